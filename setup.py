@@ -1,0 +1,38 @@
+from setuptools import find_packages, setup
+
+DAGSTER_VERSION = "1.13.27"
+DAGSTER_LIB_VERSION = "0.29.27"
+
+setup(
+    name="warmup_dagster",
+    version="0.1.0",
+    description="Email warmup on Dagster: mailboxes in a pool send each other mail on a rising quota.",
+    packages=find_packages(exclude=["warmup_dagster_tests*"]),
+    package_data={"warmup_dagster": ["migrations/*.ini", "migrations/*.mako", "demo/*.csv"]},
+    include_package_data=True,
+    python_requires=">=3.11,<3.14",
+    install_requires=[
+        f"dagster=={DAGSTER_VERSION}",
+        f"dagster-webserver=={DAGSTER_VERSION}",
+        f"dagster-graphql=={DAGSTER_VERSION}",
+        f"dagster-postgres=={DAGSTER_LIB_VERSION}",
+        "sqlalchemy>=2.0,<2.2",
+        "alembic>=1.13,<2",
+        "psycopg2-binary>=2.9,<3",
+        "cryptography>=42",
+        "aiosmtplib>=3,<6",
+        "aiosmtpd>=1.4,<2",
+        "pandas>=2,<4",
+        "prometheus-client>=0.20",
+        "click>=8",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={"console_scripts": ["warmup=warmup_dagster.cli:main"]},
+)

@@ -1,0 +1,208 @@
+"""The `warmup` command: database migrations, mailbox import and state, the sandbox server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import fields
+from functools import cached_property
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import Engine, make_url
+
+from warmup_dagster.clock import Clock, clock_from_settings
+from warmup_dagster.crypto import SecretKeyError, cipher_from_env
+from warmup_dagster.db import migrate
+from warmup_dagster.db.engine import make_engine
+from warmup_dagster.db.models import MailboxState
+from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
+from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
+from warmup_dagster.progress import progress_for
+from warmup_dagster.settings import Settings, SettingsError, load_settings
+
+
+class App:
+    """What every command needs, built on first use from the validated settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self.settings.database_url.startswith("sqlite:///"):
+            Path(self.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def clock(self) -> Clock:
+        return clock_from_settings(self.settings, self.engine)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Email warmup on Dagster. Configuration comes from WARMUP_* environment variables."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    try:
+        ctx.obj = App(load_settings())
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command("config")
+@pass_app
+def show_config(app: App) -> None:
+    """Print the effective settings (secrets are never printed)."""
+    for f in fields(Settings):
+        value = getattr(app.settings, f.name)
+        if f.name == "database_url":
+            value = make_url(value).render_as_string(hide_password=True)
+        click.echo(f"{Settings.env_name(f.name)}={'' if value is None else value}")
+
+
+@main.group()
+def db() -> None:
+    """Apply or revert database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_app
+def db_upgrade(app: App, revision: str) -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    app.engine  # creates the SQLite folder if needed  # noqa: B018
+    migrate.upgrade(app.settings.database_url, revision)
+    click.echo(f"database at revision {migrate.current_revision(app.settings.database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_app
+def db_downgrade(app: App, revision: str) -> None:
+    """Revert the database to REVISION ('base' removes every table)."""
+    migrate.downgrade(app.settings.database_url, revision)
+    click.echo(f"database at revision {migrate.current_revision(app.settings.database_url)}")
+
+
+@db.command("current")
+@pass_app
+def db_current(app: App) -> None:
+    """Show the database's revision and the newest one this code knows."""
+    current = migrate.current_revision(app.settings.database_url)
+    click.echo(f"current: {current or 'none (run: warmup db upgrade)'}")
+    click.echo(f"head:    {migrate.head_revision()}")
+
+
+@main.group()
+def mailboxes() -> None:
+    """Import, list, pause and resume mailboxes."""
+
+
+@mailboxes.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@pass_app
+def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> None:
+    """Import mailboxes from a CSV FILE; re-importing an address updates it.
+
+    Required columns: email, user, smtp_host, smtp_port, smtp_security, smtp_username,
+    smtp_password, imap_host, imap_port, imap_security, imap_username, imap_password.
+    Optional: timezone, daily_limit, ramp_start, ramp_step, reply_rate, weekdays_only, plan.
+    If any row is invalid nothing is imported and every bad row is listed.
+    """
+    try:
+        cipher = cipher_from_env()
+        summary = import_mailboxes(
+            app.engine,
+            file,
+            cipher=cipher,
+            clock=app.clock,
+            default_timezone=app.settings.send_window_timezone,
+            dry_run=dry_run,
+            progress=progress_for(sys.stderr),
+        )
+    except (SecretKeyError, ImportRejected) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(("dry run, nothing written: " if dry_run else "") + str(summary))
+
+
+@mailboxes.command("list")
+@click.option("--state", type=click.Choice([s.value for s in MailboxState], case_sensitive=False))
+@click.option("--user", help="Only this user's mailboxes.")
+@pass_app
+def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
+    """List mailboxes with their owner, plan, state (and why) and servers."""
+    views = list_mailboxes(
+        app.engine, state=MailboxState(state.upper()) if state else None, user=user
+    )
+    header = ("EMAIL", "USER", "PLAN", "STATE", "DAILY", "TIMEZONE", "SMTP", "REASON")
+    table = [header] + [
+        (
+            v.email,
+            v.user,
+            v.plan,
+            v.state.value,
+            str(v.daily_limit),
+            v.timezone or app.settings.send_window_timezone,
+            v.smtp,
+            v.state_reason or "",
+        )
+        for v in views
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    for r in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    click.echo(f"{len(views)} mailboxes")
+
+
+@mailboxes.command("pause")
+@click.argument("email")
+@click.option("--reason", required=True, help="Why; shown in the list and the UI.")
+@pass_app
+def mailboxes_pause(app: App, email: str, reason: str) -> None:
+    """Pause EMAIL: it is planned no sends until resumed."""
+    _change_state(app, email, MailboxState.PAUSED, reason)
+
+
+@mailboxes.command("resume")
+@click.argument("email")
+@pass_app
+def mailboxes_resume(app: App, email: str) -> None:
+    """Resume a paused or disabled EMAIL."""
+    _change_state(app, email, MailboxState.ACTIVE, None)
+
+
+def _change_state(app: App, email: str, state: MailboxState, reason: str | None) -> None:
+    try:
+        before = set_state(app.engine, email, state, reason, app.clock)
+    except MailboxNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{email}: {before.value} -> {state.value}" + (f" ({reason})" if reason else ""))
+
+
+@main.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2525, show_default=True, type=int)
+@click.option(
+    "--maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where mail is delivered (default: $DAGSTER_HOME/sandbox-mail).",
+)
+def sandbox(host: str, port: int, maildir: Path | None) -> None:
+    """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs)."""
+    from warmup_dagster.sandbox import SandboxServer, run_forever
+
+    root = maildir or Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "sandbox-mail"
+    run_forever(SandboxServer(root, host=host, port=port))
+
+
+if __name__ == "__main__":
+    main()

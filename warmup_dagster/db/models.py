@@ -1,0 +1,267 @@
+"""The data model: plans, users, mailboxes, send jobs and the send log.
+
+Statuses and other closed vocabularies are Python enums stored by name (upper case) in a
+VARCHAR with a CHECK constraint, identical on SQLite and PostgreSQL: the database refuses
+`sent` as firmly as it refuses `banana`, and adding a value is an ordinary migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Explicit constraint names keep migrations identical on both databases.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as timezone-aware UTC on both databases."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: every time must carry a timezone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JobStatus(enum.Enum):
+    """The one status vocabulary for send jobs and send-log entries."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    RETRY = "RETRY"
+
+
+class JobKind(enum.Enum):
+    SEND = "SEND"
+    REPLY = "REPLY"
+
+
+class MailboxState(enum.Enum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    DISABLED = "DISABLED"
+
+
+class Security(enum.Enum):
+    """Transport security of an SMTP or IMAP connection (CSV spells them lower case)."""
+
+    STARTTLS = "starttls"
+    SSL = "ssl"
+    NONE = "none"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
+    return SAEnum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=16,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Plan(Base):
+    """A subscription plan: the limits every user on it shares."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    max_mailboxes: Mapped[int] = mapped_column(Integer)
+    daily_send_limit: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("max_mailboxes > 0", name="max_mailboxes_positive"),
+        CheckConstraint("daily_send_limit > 0", name="daily_send_limit_positive"),
+    )
+
+
+class User(Base):
+    """An owner of mailboxes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(320), unique=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Mailbox(Base):
+    """A mailbox in the pool, with its servers, encrypted credentials and warmup settings."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    smtp_host: Mapped[str] = mapped_column(String(255))
+    smtp_port: Mapped[int] = mapped_column(Integer)
+    smtp_security: Mapped[Security] = mapped_column(_enum(Security, "smtp_security"))
+    smtp_username: Mapped[str] = mapped_column(String(320))
+    smtp_password_enc: Mapped[str] = mapped_column(Text)
+    imap_host: Mapped[str] = mapped_column(String(255))
+    imap_port: Mapped[int] = mapped_column(Integer)
+    imap_security: Mapped[Security] = mapped_column(_enum(Security, "imap_security"))
+    imap_username: Mapped[str] = mapped_column(String(320))
+    imap_password_enc: Mapped[str] = mapped_column(Text)
+    # None: the deployment's WARMUP_SEND_WINDOW_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[MailboxState] = mapped_column(_enum(MailboxState, "state"))
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    daily_limit: Mapped[int] = mapped_column(Integer)
+    ramp_start: Mapped[int] = mapped_column(Integer)
+    ramp_step: Mapped[int] = mapped_column(Integer)
+    reply_rate: Mapped[float] = mapped_column(Float)
+    weekdays_only: Mapped[bool] = mapped_column(Boolean)
+    warmup_start_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("smtp_port BETWEEN 1 AND 65535", name="smtp_port_range"),
+        CheckConstraint("imap_port BETWEEN 1 AND 65535", name="imap_port_range"),
+        CheckConstraint("daily_limit > 0", name="daily_limit_positive"),
+        CheckConstraint("ramp_start > 0 AND ramp_start <= daily_limit", name="ramp_start_range"),
+        CheckConstraint("ramp_step >= 0", name="ramp_step_nonnegative"),
+        CheckConstraint("reply_rate >= 0 AND reply_rate <= 1", name="reply_rate_range"),
+        Index("ix_mailboxes_state", "state"),
+    )
+
+
+class WarmupJob(Base):
+    """One planned email (a send or a reply) and its delivery state.
+
+    `scheduled_at` is the planned slot and never changes; `due_at` is when the job may next be
+    claimed (the slot, then later after a retry backoff or outside the send window).
+    """
+
+    __tablename__ = "warmup_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "kind"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recipient_mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="SET NULL")
+    )
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    local_date: Mapped[date] = mapped_column(Date)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "status"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    picked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    parent_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("warmup_jobs.id", ondelete="SET NULL")
+    )
+    in_reply_to: Mapped[str | None] = mapped_column(String(255))
+    references: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64))
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_reply: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+        # The claim query: due work by time.
+        Index("ix_warmup_jobs_status_due_at", "status", "due_at"),
+        # Planning and per-mailbox views: a mailbox's jobs by day and by status.
+        Index("ix_warmup_jobs_mailbox_id_local_date", "mailbox_id", "local_date"),
+        Index("ix_warmup_jobs_mailbox_id_status", "mailbox_id", "status"),
+        Index("ix_warmup_jobs_parent_job_id", "parent_job_id"),
+    )
+
+
+class SendLog(Base):
+    """One row per delivery attempt: the audit trail and what sends are counted from."""
+
+    __tablename__ = "send_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("warmup_jobs.id", ondelete="SET NULL"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "kind"))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "status"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_reply: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_send_log_mailbox_id_created_at", "mailbox_id", "created_at"),
+        Index("ix_send_log_user_id_created_at", "user_id", "created_at"),
+        Index("ix_send_log_created_at", "created_at"),
+        Index("ix_send_log_job_id", "job_id"),
+    )
+
+
+class ClockAnchor(Base):
+    """Where a scaled virtual clock started, shared by every process of a deployment."""
+
+    __tablename__ = "clock_anchors"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    virtual_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    real_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    speed: Mapped[float] = mapped_column(Float)

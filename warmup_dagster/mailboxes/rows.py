@@ -1,0 +1,282 @@
+"""Parsing and validating the mailbox CSV: pure functions, no database.
+
+Each row becomes a `MailboxRow` or one or more `RowError`s naming the line and the field.
+Checks that need the database (plans, limits) live in `importer.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import TextIO
+from zoneinfo import available_timezones
+
+from warmup_dagster.db.models import Security
+
+REQUIRED_COLUMNS = (
+    "email",
+    "user",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "imap_username",
+    "imap_password",
+)
+OPTIONAL_COLUMNS = (
+    "timezone",
+    "daily_limit",
+    "ramp_start",
+    "ramp_step",
+    "reply_rate",
+    "weekdays_only",
+    "plan",
+)
+
+# Defaults for a mailbox the CSV says nothing about: a gentle ramp to 40 a day.
+DEFAULT_DAILY_LIMIT = 40
+DEFAULT_RAMP_START = 2
+DEFAULT_RAMP_STEP = 2
+DEFAULT_REPLY_RATE = 0.3
+MAX_DAILY_LIMIT = 2_000
+MAX_FIELD_LENGTH = 320
+
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*\.?$|^\d{{1,3}}(?:\.\d{{1,3}}){{3}}$")
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0", ""}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one field of one CSV line (line 1 is the header)."""
+
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    """A validated CSV row. Passwords are plaintext here and must not be logged."""
+
+    line: int
+    email: str
+    user: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: Security
+    smtp_username: str
+    smtp_password: str
+    imap_host: str
+    imap_port: int
+    imap_security: Security
+    imap_username: str
+    imap_password: str
+    timezone: str | None
+    daily_limit: int
+    ramp_start: int
+    ramp_step: int
+    reply_rate: float
+    weekdays_only: bool
+    plan: str | None
+
+    @property
+    def domain(self) -> str:
+        return self.email.rsplit("@", 1)[1]
+
+    def __repr__(self) -> str:  # never show passwords, even in a traceback
+        return f"MailboxRow(line={self.line}, email={self.email!r}, user={self.user!r})"
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class _RowParser:
+    """Collects every error of one row instead of stopping at the first."""
+
+    def __init__(self, line: int, raw: dict[str, str]) -> None:
+        self.line = line
+        self.raw = raw
+        self.errors: list[RowError] = []
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.append(RowError(self.line, field, message))
+
+    def text(self, field: str, *, required: bool = True) -> str:
+        value = (self.raw.get(field) or "").strip()
+        if required and not value:
+            self.fail(field, "is empty")
+        elif len(value) > MAX_FIELD_LENGTH:
+            self.fail(field, f"is longer than {MAX_FIELD_LENGTH} characters")
+        elif any(ord(c) < 32 for c in value):
+            self.fail(field, "contains control characters")
+        return value
+
+    def email(self, field: str) -> str:
+        value = self.text(field)
+        if value and not EMAIL_RE.match(value):
+            self.fail(field, f"{value!r} is not an email address")
+        return value.lower()
+
+    def host(self, field: str) -> str:
+        value = self.text(field)
+        if value and not HOST_RE.match(value):
+            self.fail(field, f"{value!r} is not a host name")
+        return value.lower()
+
+    def integer(self, field: str, default: int | None, low: int, high: int) -> int:
+        value = self.text(field, required=default is None)
+        if not value:
+            return default or 0
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(field, f"{value!r} is not a whole number")
+            return default or 0
+        if not low <= number <= high:
+            self.fail(field, f"{number} is outside {low}-{high}")
+        return number
+
+    def fraction(self, field: str, default: float) -> float:
+        value = self.text(field, required=False)
+        if not value:
+            return default
+        try:
+            number = float(value[:-1]) / 100 if value.endswith("%") else float(value)
+        except ValueError:
+            self.fail(field, f"{value!r} is not a number")
+            return default
+        if not 0 <= number <= 1:
+            self.fail(field, f"{value} is outside 0-1 (or 0%-100%)")
+        return number
+
+    def security(self, field: str) -> Security:
+        value = self.text(field).lower()
+        try:
+            return Security(value)
+        except ValueError:
+            if value:
+                self.fail(field, f"{value!r} is not one of starttls, ssl, none")
+            return Security.STARTTLS
+
+    def boolean(self, field: str) -> bool:
+        value = self.text(field, required=False).lower()
+        if value not in _TRUE | _FALSE:
+            self.fail(field, f"{value!r} is not true or false")
+        return value in _TRUE
+
+    def timezone(self, field: str) -> str | None:
+        value = self.text(field, required=False)
+        if value and value not in _timezones():
+            self.fail(field, f"{value!r} is not an IANA timezone (for example Europe/Berlin)")
+        return value or None
+
+
+def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
+    """Validate one CSV row; returns the row, or every error found in it."""
+    p = _RowParser(line, raw)
+    email = p.email("email")
+    daily_limit = p.integer("daily_limit", DEFAULT_DAILY_LIMIT, 1, MAX_DAILY_LIMIT)
+    ramp_start = p.integer("ramp_start", min(DEFAULT_RAMP_START, daily_limit), 1, MAX_DAILY_LIMIT)
+    if ramp_start > daily_limit:
+        p.fail("ramp_start", f"{ramp_start} is above daily_limit {daily_limit}")
+    row = MailboxRow(
+        line=line,
+        email=email,
+        user=p.text("user"),
+        smtp_host=p.host("smtp_host"),
+        smtp_port=p.integer("smtp_port", None, 1, 65535),
+        smtp_security=p.security("smtp_security"),
+        smtp_username=p.text("smtp_username", required=False) or email,
+        smtp_password=p.text("smtp_password"),
+        imap_host=p.host("imap_host"),
+        imap_port=p.integer("imap_port", None, 1, 65535),
+        imap_security=p.security("imap_security"),
+        imap_username=p.text("imap_username", required=False) or email,
+        imap_password=p.text("imap_password"),
+        timezone=p.timezone("timezone"),
+        daily_limit=daily_limit,
+        ramp_start=ramp_start,
+        ramp_step=p.integer("ramp_step", DEFAULT_RAMP_STEP, 0, MAX_DAILY_LIMIT),
+        reply_rate=p.fraction("reply_rate", DEFAULT_REPLY_RATE),
+        weekdays_only=p.boolean("weekdays_only"),
+        plan=p.text("plan", required=False) or None,
+    )
+    return p.errors or row
+
+
+def check_header(fieldnames: Iterable[str] | None) -> list[RowError]:
+    """Missing required columns and unknown columns (likely typos) are errors on line 1."""
+    if not fieldnames:
+        return [RowError(1, "header", "the file is empty or has no header row")]
+    names = [name.strip() for name in fieldnames]
+    errors = [
+        RowError(1, column, "required column is missing")
+        for column in REQUIRED_COLUMNS
+        if column not in names
+    ]
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    errors += [
+        RowError(1, name or "(blank)", "unknown column") for name in names if name not in known
+    ]
+    errors += [
+        RowError(1, name, "column appears twice") for name in set(names) if names.count(name) > 1
+    ]
+    return errors
+
+
+def read_rows(stream: TextIO) -> Iterator[MailboxRow | list[RowError]]:
+    """Yield each data row of a mailbox CSV, validated, in file order.
+
+    Header problems, malformed CSV and rows with the wrong number of fields come out as
+    `RowError` lists; duplicates inside the file are detected here too.
+    """
+    reader = csv.DictReader(stream, restkey="\0extra", restval=None)
+    try:
+        header_errors = check_header(reader.fieldnames)
+    except csv.Error as exc:
+        yield [RowError(1, "header", f"malformed CSV: {exc}")]
+        return
+    if header_errors:
+        yield header_errors
+        return
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    first_line_of: dict[str, int] = {}
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield [RowError(reader.line_num, "row", f"malformed CSV: {exc}")]
+            return
+        line = reader.line_num
+        if "\0extra" in raw:
+            yield [RowError(line, "row", "has more fields than the header")]
+            continue
+        if any(value is None for value in raw.values()):
+            yield [RowError(line, "row", "has fewer fields than the header")]
+            continue
+        parsed = parse_row(line, raw)
+        if isinstance(parsed, MailboxRow):
+            first = first_line_of.setdefault(parsed.email, line)
+            if first != line:
+                parsed = [
+                    RowError(line, "email", f"{parsed.email} already appears on line {first}")
+                ]
+        yield parsed

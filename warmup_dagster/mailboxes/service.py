@@ -1,0 +1,81 @@
+"""Reading and changing mailboxes' state: what `warmup mailboxes list/pause/resume` do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from warmup_dagster.clock import Clock
+from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+
+
+class MailboxNotFound(LookupError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"no mailbox {email!r}")
+
+
+@dataclass(frozen=True)
+class MailboxView:
+    """What an operator sees of a mailbox: no credentials."""
+
+    email: str
+    user: str
+    plan: str
+    state: MailboxState
+    state_reason: str | None
+    daily_limit: int
+    timezone: str | None
+    smtp: str
+    imap: str
+
+
+def list_mailboxes(
+    engine: Engine, *, state: MailboxState | None = None, user: str | None = None
+) -> list[MailboxView]:
+    query = (
+        select(Mailbox, User.name, Plan.name)
+        .join(User, Mailbox.user_id == User.id)
+        .join(Plan, User.plan_id == Plan.id)
+        .order_by(User.name, Mailbox.email)
+    )
+    if state is not None:
+        query = query.where(Mailbox.state == state)
+    if user is not None:
+        query = query.where(User.name == user)
+    with Session(engine) as session:
+        return [
+            MailboxView(
+                email=box.email,
+                user=user_name,
+                plan=plan_name,
+                state=box.state,
+                state_reason=box.state_reason,
+                daily_limit=box.daily_limit,
+                timezone=box.timezone,
+                smtp=f"{box.smtp_host}:{box.smtp_port}/{box.smtp_security.value}",
+                imap=f"{box.imap_host}:{box.imap_port}/{box.imap_security.value}",
+            )
+            for box, user_name, plan_name in session.execute(query)
+        ]
+
+
+def set_state(
+    engine: Engine, email: str, state: MailboxState, reason: str | None, clock: Clock
+) -> MailboxState:
+    """Set a mailbox's state with a reason; returns the state it had before.
+
+    Raises:
+        MailboxNotFound: if no mailbox has that address.
+    """
+    with Session(engine) as session, session.begin():
+        box = session.scalar(select(Mailbox).where(Mailbox.email == email.strip().lower()))
+        if box is None:
+            raise MailboxNotFound(email)
+        before = box.state
+        box.state = state
+        box.state_reason = reason
+        box.state_changed_at = box.updated_at = clock.now()
+        return before

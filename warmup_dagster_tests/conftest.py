@@ -1,0 +1,144 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a cipher and a fixed clock.
+
+Every test that takes `db_url` runs twice, on SQLite and on PostgreSQL, each time against a
+fresh database migrated to head. PostgreSQL comes from WARMUP_TEST_POSTGRES_URL (default: the
+local server); if it can't be reached the tests fail, they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import Engine, make_url
+
+from warmup_dagster.clock import FixedClock
+from warmup_dagster.crypto import Cipher
+from warmup_dagster.db import migrate
+from warmup_dagster.db.engine import make_engine
+
+PG_ADMIN_URL = os.environ.get(
+    "WARMUP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+TEST_SECRET = "test-secret-key-not-for-production"
+# A Monday, before a 06:00 UTC window opens.
+MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+
+
+def _pg_admin() -> psycopg2.extensions.connection:
+    url = make_url(PG_ADMIN_URL)
+    try:
+        conn = psycopg2.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=5,
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is required and unreachable at {PG_ADMIN_URL} "
+            f"(set WARMUP_TEST_POSTGRES_URL or run `make test`, which starts it): {exc}",
+            pytrace=False,
+        )
+    conn.autocommit = True
+    return conn
+
+
+class PostgresDatabases:
+    """Creates and drops throwaway databases on the test server."""
+
+    def __init__(self) -> None:
+        self.prefix = f"wdt_{uuid.uuid4().hex[:8]}"
+        self.created: list[str] = []
+
+    def url(self, name: str) -> str:
+        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def create(self, template: str | None = None) -> str:
+        name = f"{self.prefix}_{len(self.created)}"
+        conn = _pg_admin()
+        with conn.cursor() as cur:
+            cur.execute(
+                f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+            )
+        conn.close()
+        self.created.append(name)
+        return name
+
+    def drop_all(self) -> None:
+        conn = _pg_admin()
+        with conn.cursor() as cur:
+            for name in self.created:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_databases: PostgresDatabases) -> str:
+    name = pg_databases.create()
+    migrate.upgrade(pg_databases.url(name))
+    return name
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "warmup.sqlite"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, pg_databases: PostgresDatabases) -> str:
+    """A fresh database with no tables, on each backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'warmup.sqlite'}"
+    return pg_databases.url(pg_databases.create())
+
+
+@pytest.fixture
+def db_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, pg_databases: PostgresDatabases
+) -> str:
+    """A fresh database migrated to head, on each backend."""
+    if backend == "sqlite":
+        path = tmp_path / "warmup.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return pg_databases.url(pg_databases.create(template=request.getfixturevalue("pg_template")))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def cipher() -> Cipher:
+    return Cipher(TEST_SECRET)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MONDAY_5AM)
