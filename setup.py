@@ -6,7 +6,7 @@ DAGSTER_LIB_VERSION = "0.29.27"
 setup(
     name="warmup_dagster",
     version="0.1.0",
-    description="Email warmup on Dagster: mailboxes in a pool send each other mail on a rising quota.",
+    description="Email warmup on Dagster: mailboxes mail each other on a rising quota.",
     packages=find_packages(exclude=["warmup_dagster_tests*"]),
     package_data={"warmup_dagster": ["migrations/*.ini", "migrations/*.mako", "demo/*.csv"]},
     include_package_data=True,

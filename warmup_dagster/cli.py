@@ -200,6 +200,8 @@ def sandbox(host: str, port: int, maildir: Path | None) -> None:
     """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs)."""
     from warmup_dagster.sandbox import SandboxServer, run_forever
 
+    # aiosmtpd logs every connection and command at INFO: too much at warmup volumes.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     root = maildir or Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "sandbox-mail"
     run_forever(SandboxServer(root, host=host, port=port))
 

@@ -27,4 +27,11 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # values_plus_batch: executemany of UPDATE or upsert goes out in pages, not row by row.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        executemany_mode="values_plus_batch",
+    )

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -105,7 +107,7 @@ def import_mailboxes(
             return summary
         user_ids = _write_users(session, rows, users, user_plan, clock.now())
         _write_mailboxes(
-            session, rows, existing, user_ids, cipher, clock.now(), default_timezone, progress
+            session, rows, user_ids, cipher, clock.now(), default_timezone, progress
         )
     return summary
 
@@ -208,46 +210,51 @@ def _write_users(
         if users[name].plan_id != user_plan[name].id:
             users[name].plan_id = user_plan[name].id
     session.flush()
-    return dict(session.execute(select(User.name, User.id)).tuples())
+    return {name: user_id for name, user_id in session.execute(select(User.name, User.id))}
 
 
 def _write_mailboxes(
     session: Session,
     rows: list[MailboxRow],
-    existing: dict[str, tuple[int, int]],
     user_ids: dict[str, int],
     cipher: Cipher,
     now: datetime,
     default_timezone: str,
     progress: ProgressFactory,
 ) -> None:
-    table = Mailbox.__table__
-    updater = update(table).where(table.c.id == bindparam("b_id"))
+    """Upsert by address: what the CSV says is updated; state, its reason and the warmup start
+    date of an existing mailbox are kept."""
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert_rows = dialect_insert(Mailbox.__table__)
+    upsert = insert_rows.on_conflict_do_update(
+        index_elements=["email"],
+        set_={
+            name: insert_rows.excluded[name]
+            for name in _values(rows[0], 0, cipher, now)
+            if name != "email"
+        },
+    )
     with progress("write mailboxes", len(rows)) as bar:
         for start in range(0, len(rows), WRITE_CHUNK):
-            inserts, updates = [], []
-            for row in rows[start : start + WRITE_CHUNK]:
-                values = _values(row, user_ids[row.user], cipher, now)
-                if row.email in existing:
-                    updates.append({**values, "b_id": existing[row.email][0]})
-                else:
-                    local_day = now.astimezone(ZoneInfo(row.timezone or default_timezone)).date()
-                    inserts.append(
-                        {
-                            **values,
-                            "state": MailboxState.ACTIVE,
-                            "warmup_start_date": local_day,
-                            "created_at": now,
-                        }
-                    )
-            if inserts:
-                session.execute(insert(table), inserts)
-            if updates:
-                session.execute(updater, updates)
-            bar.update(len(inserts) + len(updates))
+            chunk = rows[start : start + WRITE_CHUNK]
+            params = []
+            for row in chunk:
+                local_day = now.astimezone(ZoneInfo(row.timezone or default_timezone)).date()
+                params.append(
+                    {
+                        **_values(row, user_ids[row.user], cipher, now),
+                        # only a new mailbox takes these; `upsert` leaves them alone
+                        "state": MailboxState.ACTIVE,
+                        "warmup_start_date": local_day,
+                        "created_at": now,
+                    }
+                )
+            session.execute(upsert, params)
+            bar.update(len(chunk))
 
 
 def _values(row: MailboxRow, user_id: int, cipher: Cipher, now: datetime) -> dict[str, object]:
+    """The columns a CSV row owns; a re-import overwrites exactly these."""
     return {
         "email": row.email,
         "domain": row.domain,

@@ -52,6 +52,7 @@ _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*\.?$|^\d{{1,3}}(?:\.\d{{1,3}}){{3}}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
@@ -123,7 +124,7 @@ class _RowParser:
             self.fail(field, "is empty")
         elif len(value) > MAX_FIELD_LENGTH:
             self.fail(field, f"is longer than {MAX_FIELD_LENGTH} characters")
-        elif any(ord(c) < 32 for c in value):
+        elif CONTROL_RE.search(value):
             self.fail(field, "contains control characters")
         return value
 
@@ -193,7 +194,7 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
     email = p.email("email")
     daily_limit = p.integer("daily_limit", DEFAULT_DAILY_LIMIT, 1, MAX_DAILY_LIMIT)
     ramp_start = p.integer("ramp_start", min(DEFAULT_RAMP_START, daily_limit), 1, MAX_DAILY_LIMIT)
-    if ramp_start > daily_limit:
+    if 1 <= daily_limit <= MAX_DAILY_LIMIT and ramp_start > daily_limit:
         p.fail("ramp_start", f"{ramp_start} is above daily_limit {daily_limit}")
     row = MailboxRow(
         line=line,

@@ -1,0 +1,41 @@
+# make demo: the embedded default with the demo pool.   make test: the whole suite.
+SHELL := /bin/bash
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint format bench bench-import clean
+
+$(STAMP): setup.py pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	scripts/demo.sh
+
+test: install
+	scripts/ensure_postgres.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: bench-import
+
+bench-import: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_import --rows 100000
+
+clean:
+	rm -rf .demo .pytest_cache .ruff_cache

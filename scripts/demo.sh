@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The embedded default: SQLite for the app and for Dagster, the sandbox SMTP server, dagster dev.
+# Re-running is safe: migrations are idempotent and re-importing updates the demo mailboxes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.demo/dagster_home}
+# Demo-only key for the demo's fake passwords; a deployment sets its own secret.
+export WARMUP_SECRET_KEY=${WARMUP_SECRET_KEY:-demo-only-secret-key-not-for-production}
+SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
+DAGSTER_PORT=${DAGSTER_PORT:-3000}
+
+mkdir -p "$DAGSTER_HOME"
+cp deploy/dagster.embedded.yaml "$DAGSTER_HOME/dagster.yaml"
+$BIN/warmup db upgrade
+$BIN/warmup mailboxes import warmup_dagster/demo/mailboxes.csv
+
+$BIN/warmup sandbox --port "$SANDBOX_PORT" --maildir "$DAGSTER_HOME/sandbox-mail" &
+sandbox_pid=$!
+trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT
+
+echo "Dagster UI: http://127.0.0.1:$DAGSTER_PORT  (sandbox mail: $DAGSTER_HOME/sandbox-mail)"
+$BIN/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT"

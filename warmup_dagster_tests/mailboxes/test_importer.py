@@ -1,0 +1,155 @@
+"""Importing mailboxes into a real database (SQLite and PostgreSQL)."""
+
+import io
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
+from warmup_dagster.mailboxes.service import set_state
+from warmup_dagster.progress import StageLine
+from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
+
+
+@pytest.fixture
+def run_import(engine, cipher, clock):
+    def run(rows, **kwargs):
+        return import_mailboxes(
+            engine, io.StringIO(csv_text(rows)), cipher=cipher, clock=clock, **kwargs
+        )
+
+    return run
+
+
+def _snapshot(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(text("SELECT * FROM mailboxes ORDER BY email")).all()
+            + conn.execute(text("SELECT * FROM users ORDER BY name")).all()
+        )
+
+
+def test_import_creates_users_and_mailboxes_with_encrypted_passwords(engine, cipher, run_import):
+    summary = run_import(
+        [row("a1@ann.example"), row("a2@ann.example", timezone=""), row("b1@bob.example", "bob")]
+    )
+    assert (summary.rows_read, summary.created, summary.updated, summary.rejected) == (3, 3, 0, 0)
+    assert summary.users_created == ["ann", "bob"]
+    with Session(engine) as s:
+        users = {u.name: u for u in s.scalars(select(User))}
+        default_plan = s.scalar(select(Plan).where(Plan.name == "default"))
+        assert {u.plan_id for u in users.values()} == {default_plan.id}
+        box = s.scalar(select(Mailbox).where(Mailbox.email == "a1@ann.example"))
+        assert box.user_id == users["ann"].id and box.domain == "ann.example"
+        assert box.state is MailboxState.ACTIVE
+        assert (box.daily_limit, box.ramp_start, box.ramp_step, box.reply_rate) == (40, 2, 3, 0.25)
+        # 05:00 UTC on Monday 2 March is 06:00 in Berlin: the warmup starts that local day
+        assert box.warmup_start_date == date(2026, 3, 2)
+        assert "smtp-secret" not in box.smtp_password_enc
+        assert cipher.decrypt(box.smtp_password_enc) == "smtp-secret-a1@ann.example"
+        assert cipher.decrypt(box.imap_password_enc) == "imap-secret-a1@ann.example"
+        assert s.scalar(select(Mailbox.timezone).where(Mailbox.email == "a2@ann.example")) is None
+    with engine.connect() as conn:  # no plaintext anywhere in the table
+        dump = " ".join(str(v) for r in conn.execute(text("SELECT * FROM mailboxes")) for v in r)
+    assert "secret" not in dump
+
+
+def test_reimport_updates_by_address_and_keeps_state_and_start(engine, clock, run_import):
+    run_import([row("a1@ann.example"), row("a2@ann.example")])
+    set_state(engine, "a1@ann.example", MailboxState.PAUSED, "bounces", clock)
+    clock.advance(days=3)
+    summary = run_import([row("a1@ann.example", daily_limit=80), row("a3@ann.example")])
+    assert (summary.created, summary.updated) == (1, 1)
+    with Session(engine) as s:
+        box = s.scalar(select(Mailbox).where(Mailbox.email == "a1@ann.example"))
+        assert box.daily_limit == 80
+        assert box.state is MailboxState.PAUSED and box.state_reason == "bounces"
+        assert box.warmup_start_date == date(2026, 3, 2)
+        assert s.scalar(select(func.count()).select_from(Mailbox)) == 3
+
+
+def test_one_bad_row_imports_nothing_and_changes_nothing(engine, run_import):
+    run_import([row("a1@ann.example"), row("a2@ann.example")])
+    before = _snapshot(engine)
+    bad = [
+        row("a1@ann.example", daily_limit=99),
+        row("new@carl.example", "carl"),
+        row("broken@x.example", smtp_port=70000),
+        row("a2@ann.example", imap_security="tls"),
+    ]
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import(bad)
+    message = str(excinfo.value)
+    assert "2 of 4 rows rejected" in message
+    assert "line 4, smtp_port: 70000 is outside 1-65535" in message
+    assert "line 5, imap_security: 'tls' is not one of starttls, ssl, none" in message
+    assert "secret" not in message
+    assert _snapshot(engine) == before
+
+
+def test_plan_mailbox_limit_is_enforced_across_existing_and_new(engine, run_import):
+    run_import([row(f"m{i}@ann.example") for i in range(20)])  # default plan: 25 per user
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import([row(f"n{i}@ann.example") for i in range(6)])
+    (error,) = excinfo.value.errors
+    assert error.field == "user"
+    assert "user 'ann' would have 26 mailboxes; plan 'default' allows 25" in error.message
+    # the same rows fit once the user moves to a bigger plan in the same file
+    summary = run_import([row(f"n{i}@ann.example", plan="pro") for i in range(6)])
+    assert summary.created == 6
+    with Session(engine) as s:
+        plan = s.scalar(select(Plan.name).join(User, User.plan_id == Plan.id))
+        assert plan == "pro"
+
+
+def test_plan_errors_name_the_row(engine, clock, run_import):
+    with Session(engine) as s, s.begin():
+        s.add(Plan(name="tiny", max_mailboxes=5, daily_send_limit=30, created_at=clock.now()))
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import(
+            [
+                row("a@ann.example", plan="gold"),
+                row("b@bob.example", "bob", plan="pro"),
+                row("c@bob.example", "bob", plan="enterprise"),
+                row("d@dan.example", "dan", daily_limit=31, plan="tiny"),
+            ]
+        )
+    found = {(e.line, e.field): e.message for e in excinfo.value.errors}
+    assert "unknown plan 'gold'" in found[(2, "plan")]
+    assert "given plan 'pro' on line 3 and 'enterprise' here" in found[(4, "plan")]
+    assert found[(5, "daily_limit")] == "31 is above plan 'tiny''s 30 sends a day"
+
+
+def test_moving_a_mailbox_to_another_user_counts_for_the_new_owner(engine, run_import):
+    run_import([row("a@ann.example"), row("b@bob.example", "bob")])
+    run_import([row("a@ann.example", "bob")])
+    with Session(engine) as s:
+        owner = s.scalar(
+            select(User.name)
+            .join(Mailbox, Mailbox.user_id == User.id)
+            .where(Mailbox.email == "a@ann.example")
+        )
+    assert owner == "bob"
+
+
+def test_dry_run_reports_and_writes_nothing(engine, run_import):
+    summary = run_import([row("a@ann.example"), row("b@bob.example", "bob")], dry_run=True)
+    assert (summary.created, summary.dry_run) == (2, True)
+    assert "would be created: 2" in str(summary)
+    assert _snapshot(engine) == []
+
+
+def test_progress_reports_each_stage(engine, run_import):
+    out = io.StringIO()
+    run_import(
+        [row(f"x{i}@ann.example") for i in range(5)],
+        progress=lambda stage, total: StageLine(stage, total, out),
+    )
+    lines = out.getvalue().splitlines()
+    assert [line.split(" in ")[0] for line in lines] == [
+        "read and validate: 5",
+        "write mailboxes: 5",
+    ]

@@ -1,0 +1,108 @@
+"""CSV parsing and validation without a database."""
+
+import io
+
+import pytest
+
+from warmup_dagster.db.models import Security
+from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
+from warmup_dagster_tests.mailboxes.csvdata import COLUMNS, csv_text, row
+
+
+def _parse(text: str) -> tuple[list[MailboxRow], list[RowError]]:
+    rows, errors = [], []
+    for parsed in read_rows(io.StringIO(text)):
+        if isinstance(parsed, MailboxRow):
+            rows.append(parsed)
+        else:
+            errors.extend(parsed)
+    return rows, errors
+
+
+def test_a_good_row_is_parsed_and_normalized():
+    rows, errors = _parse(
+        csv_text([row("Ann.Smith@Example.COM", smtp_security="STARTTLS", reply_rate="30%")])
+    )
+    assert errors == []
+    (parsed,) = rows
+    assert parsed.email == "ann.smith@example.com"
+    assert parsed.domain == "example.com"
+    assert parsed.smtp_security is Security.STARTTLS
+    assert parsed.imap_security is Security.SSL
+    assert parsed.reply_rate == pytest.approx(0.3)
+    assert parsed.timezone == "Europe/Berlin"
+    assert parsed.line == 2
+
+
+def test_optional_columns_may_be_absent():
+    columns = [c for c in COLUMNS if c not in ("timezone", "daily_limit", "plan", "reply_rate")]
+    rows, errors = _parse(csv_text([row("a@x.example", smtp_username="")], columns))
+    assert errors == []
+    assert rows[0].daily_limit == 40 and rows[0].timezone is None and rows[0].plan is None
+    assert rows[0].smtp_username == "a@x.example"  # empty username: the address
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fragment"),
+    [
+        ({"email": "not-an-address"}, "email", "is not an email address"),
+        ({"email": "a@b"}, "email", "is not an email address"),
+        ({"smtp_port": "0"}, "smtp_port", "outside 1-65535"),
+        ({"imap_port": "99999"}, "imap_port", "outside 1-65535"),
+        ({"smtp_port": "smtp"}, "smtp_port", "not a whole number"),
+        ({"smtp_security": "tls"}, "smtp_security", "not one of starttls, ssl, none"),
+        ({"timezone": "Europe/Berlinn"}, "timezone", "not an IANA timezone"),
+        ({"daily_limit": "0"}, "daily_limit", "outside 1-2000"),
+        ({"ramp_start": "50", "daily_limit": "40"}, "ramp_start", "above daily_limit 40"),
+        ({"ramp_step": "-1"}, "ramp_step", "outside 0-2000"),
+        ({"reply_rate": "1.5"}, "reply_rate", "outside 0-1"),
+        ({"weekdays_only": "sometimes"}, "weekdays_only", "not true or false"),
+        ({"user": ""}, "user", "is empty"),
+        ({"smtp_password": ""}, "smtp_password", "is empty"),
+        ({"smtp_host": "bad host!"}, "smtp_host", "not a host name"),
+        ({"user": "ann\x07"}, "user", "control characters"),
+    ],
+)
+def test_each_bad_field_is_named_with_its_line(overrides, field, fragment):
+    text = csv_text([row("ok@x.example"), {**row("bad@y.example"), **overrides}])
+    rows, errors = _parse(text)
+    assert [r.line for r in rows] == [2]
+    assert len(errors) == 1
+    assert (errors[0].line, errors[0].field) == (3, field)
+    assert fragment in errors[0].message
+
+
+def test_all_errors_of_a_row_are_reported_together():
+    _, errors = _parse(csv_text([row("x", smtp_port="0", timezone="Nowhere")]))
+    assert {e.field for e in errors} == {"email", "smtp_port", "timezone"}
+
+
+def test_duplicate_addresses_in_the_file_are_rejected_with_both_lines():
+    _, errors = _parse(csv_text([row("a@x.example"), row("b@x.example"), row("A@X.example")]))
+    assert [(e.line, e.field) for e in errors] == [(4, "email")]
+    assert "already appears on line 2" in errors[0].message
+
+
+def test_header_problems_stop_before_any_row():
+    columns = [c for c in COLUMNS if c != "imap_password"] + ["dayly_limit"]
+    _, errors = _parse(csv_text([row("a@x.example")], columns))
+    assert {(e.line, e.field, e.message) for e in errors} == {
+        (1, "imap_password", "required column is missing"),
+        (1, "dayly_limit", "unknown column"),
+    }
+
+
+def test_ragged_rows_and_empty_files():
+    text = csv_text([row("a@x.example")]) + "b@x.example,bob\r\n"
+    rows, errors = _parse(text)
+    assert [r.email for r in rows] == ["a@x.example"]
+    assert errors == [RowError(3, "row", "has fewer fields than the header")]
+    rows, errors = _parse(text.replace("b@x.example,bob", "b@x.example" + ",x" * len(COLUMNS)))
+    assert errors == [RowError(3, "row", "has more fields than the header")]
+    _, errors = _parse("")
+    assert errors == [RowError(1, "header", "the file is empty or has no header row")]
+
+
+def test_passwords_never_appear_in_repr():
+    rows, _ = _parse(csv_text([row("a@x.example")]))
+    assert "secret" not in repr(rows[0])

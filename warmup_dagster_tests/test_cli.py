@@ -1,0 +1,122 @@
+"""The `warmup` command, driven as a user would (CliRunner, plus the installed script once)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from warmup_dagster.cli import main
+from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
+
+
+@pytest.fixture
+def warmup(empty_db_url, tmp_path):
+    runner = CliRunner()
+    env = {
+        "WARMUP_DATABASE_URL": empty_db_url,
+        "WARMUP_SECRET_KEY": TEST_SECRET,
+        "DAGSTER_HOME": str(tmp_path),
+    }
+
+    def run(*args: str, extra_env: dict[str, str] | None = None):
+        return runner.invoke(main, list(args), env={**env, **(extra_env or {})})
+
+    return run
+
+
+def _csv(tmp_path, rows) -> str:
+    path = tmp_path / "mailboxes.csv"
+    path.write_text(csv_text(rows))
+    return str(path)
+
+
+def test_upgrade_import_list_pause_resume(warmup, tmp_path):
+    result = warmup("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "database at revision 0001" in result.output
+
+    path = _csv(tmp_path, [row("a@ann.example"), row("b@bob.example", "bob")])
+    result = warmup("mailboxes", "import", path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run, nothing written" in result.output
+    assert "0 mailboxes" in warmup("mailboxes", "list").output
+
+    result = warmup("mailboxes", "import", path)
+    assert result.exit_code == 0, result.output
+    assert "rows read: 2; created: 2; updated: 0; rejected: 0; new users: 2" in result.output
+    assert "secret" not in result.output
+
+    result = warmup("mailboxes", "pause", "A@ann.example", "--reason", "535 from provider")
+    assert result.exit_code == 0, result.output
+    assert "A@ann.example: ACTIVE -> PAUSED (535 from provider)" in result.output
+    listing = warmup("mailboxes", "list").output
+    paused_line = next(line for line in listing.splitlines() if line.startswith("a@ann.example"))
+    assert "PAUSED" in paused_line and paused_line.endswith("535 from provider")
+    assert "2 mailboxes" in listing
+    assert "1 mailboxes" in warmup("mailboxes", "list", "--state", "paused").output
+
+    assert warmup("mailboxes", "resume", "a@ann.example").exit_code == 0
+    assert "0 mailboxes" in warmup("mailboxes", "list", "--state", "paused").output
+
+
+def test_import_rejects_bad_rows_with_line_and_field(warmup, tmp_path):
+    warmup("db", "upgrade")
+    path = _csv(tmp_path, [row("a@ann.example"), row("b@bob.example", "bob", timezone="Mars/Base")])
+    result = warmup("mailboxes", "import", path)
+    assert result.exit_code == 1
+    assert "nothing imported: 1 of 2 rows rejected" in result.output
+    assert "line 3, timezone: 'Mars/Base' is not an IANA timezone" in result.output
+    assert "0 mailboxes" in warmup("mailboxes", "list").output
+
+
+def test_pause_needs_a_reason_and_a_known_mailbox(warmup):
+    warmup("db", "upgrade")
+    assert "Missing option '--reason'" in warmup("mailboxes", "pause", "x@y.example").output
+    result = warmup("mailboxes", "pause", "x@y.example", "--reason", "r")
+    assert result.exit_code == 1 and "no mailbox 'x@y.example'" in result.output
+
+
+def test_invalid_configuration_stops_with_the_variable_named(warmup):
+    result = warmup("db", "upgrade", extra_env={"WARMUP_SAME_MAILBOX_DELAY_MIN": "30"})
+    assert result.exit_code == 2
+    assert "WARMUP_SAME_MAILBOX_DELAY_MIN (30.0) is above WARMUP_SAME_MAILBOX_DELAY_MAX" in (
+        result.output
+    )
+
+
+def test_import_without_secret_key_explains(warmup, tmp_path):
+    warmup("db", "upgrade")
+    result = warmup(
+        "mailboxes",
+        "import",
+        _csv(tmp_path, [row("a@x.example")]),
+        extra_env={"WARMUP_SECRET_KEY": ""},
+    )
+    assert result.exit_code == 1
+    assert "WARMUP_SECRET_KEY is not set" in result.output
+
+
+def test_downgrade_and_current(warmup):
+    warmup("db", "upgrade")
+    assert "current: 0001" in warmup("db", "current").output
+    assert warmup("db", "downgrade", "base").exit_code == 0
+    assert "current: none" in warmup("db", "current").output
+
+
+def test_config_hides_the_database_password(warmup):
+    result = warmup(
+        "config", extra_env={"WARMUP_DATABASE_URL": "postgresql://u:hunter22@db.example/w"}
+    )
+    assert result.exit_code == 0
+    assert "hunter22" not in result.output
+    assert "WARMUP_DATABASE_URL=postgresql+psycopg2://u:***@db.example/w" in result.output
+    assert "WARMUP_WORKER_COUNT=5" in result.output
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "warmup"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "mailboxes" in out and "sandbox" in out and "db" in out
