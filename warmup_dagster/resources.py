@@ -7,6 +7,8 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from warmup_dagster.clock import Clock, clock_from_settings
+from warmup_dagster.core.content import token_key
+from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.settings import Settings, load_settings, normalize_database_url
 
@@ -51,3 +53,21 @@ class WarmupDatabase(dg.ConfigurableResource):
     def clock(self) -> Clock:
         assert self._clock is not None, "resource used before setup"
         return self._clock
+
+
+class WarmupSecrets(dg.ConfigurableResource):
+    """The deployment secret (`WARMUP_SECRET_KEY`): decrypts mailbox credentials and keys the
+    per-message token by which the receiving side recognises warmup mail.
+
+    Set it with `dg.EnvVar("WARMUP_SECRET_KEY")`: read at run time, never shown in the UI.
+    """
+
+    secret_key: str
+
+    @property
+    def cipher(self) -> Cipher:
+        return Cipher(self.secret_key)
+
+    @property
+    def token_key(self) -> bytes:
+        return token_key(self.secret_key)

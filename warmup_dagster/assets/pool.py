@@ -1,5 +1,7 @@
 """The mailbox pool as Dagster sees it: a summary asset operators can refresh from the UI."""
 
+from typing import Any
+
 import dagster as dg
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,7 +40,7 @@ def mailbox_pool(
         ).all()
     for email, state, reason in paused:
         context.log.info(f"{email} is {state.value}: {reason or 'no reason given'}")
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, Any] = {
         "mailboxes": sum(by_state.values()),
         "users": users,
         "domains": domains,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 
 # A writer waits this long for SQLite's single write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -26,6 +30,13 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so a read-then-write transaction can't
+            # be overtaken between its read and its write.
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
         return engine
     # values_plus_batch: executemany of UPDATE or upsert goes out in pages, not row by row.
     return create_engine(
@@ -35,3 +46,19 @@ def make_engine(url: str) -> Engine:
         max_overflow=10,
         executemany_mode="values_plus_batch",
     )
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
+    """A transaction that holds the lock `name` until it ends, across processes and machines.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database's write lock, taken at
+    BEGIN (there is only one writer anyway).
+    """
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                key = zlib.crc32(name.encode())
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield conn

@@ -156,6 +156,9 @@ class Mailbox(Base):
     state: Mapped[MailboxState] = mapped_column(_enum(MailboxState, "state"))
     state_reason: Mapped[str | None] = mapped_column(Text)
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Health (the receiving side) lowers this below 1 to slow a struggling mailbox down.
+    throttle: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    throttle_reason: Mapped[str | None] = mapped_column(Text)
     daily_limit: Mapped[int] = mapped_column(Integer)
     ramp_start: Mapped[int] = mapped_column(Integer)
     ramp_step: Mapped[int] = mapped_column(Integer)
@@ -172,6 +175,7 @@ class Mailbox(Base):
         CheckConstraint("ramp_start > 0 AND ramp_start <= daily_limit", name="ramp_start_range"),
         CheckConstraint("ramp_step >= 0", name="ramp_step_nonnegative"),
         CheckConstraint("reply_rate >= 0 AND reply_rate <= 1", name="reply_rate_range"),
+        CheckConstraint("throttle >= 0 AND throttle <= 1", name="throttle_range"),
         Index("ix_mailboxes_state", "state"),
     )
 
@@ -225,6 +229,11 @@ class WarmupJob(Base):
         Index("ix_warmup_jobs_mailbox_id_local_date", "mailbox_id", "local_date"),
         Index("ix_warmup_jobs_mailbox_id_status", "mailbox_id", "status"),
         Index("ix_warmup_jobs_parent_job_id", "parent_job_id"),
+        # Planning: inbound per recipient per day, and a user's planned sends per day.
+        Index(
+            "ix_warmup_jobs_local_date_recipient_mailbox_id", "local_date", "recipient_mailbox_id"
+        ),
+        Index("ix_warmup_jobs_user_id_local_date", "user_id", "local_date"),
     )
 
 
@@ -254,6 +263,28 @@ class SendLog(Base):
         Index("ix_send_log_created_at", "created_at"),
         Index("ix_send_log_job_id", "job_id"),
     )
+
+
+class DailyQuota(Base):
+    """What planning decided for one mailbox on one local day (the fill-rate denominator)."""
+
+    __tablename__ = "daily_quotas"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    )
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    quota: Mapped[int] = mapped_column(Integer)
+    ramp: Mapped[int] = mapped_column(Integer)
+    kept: Mapped[int] = mapped_column(Integer)  # jobs of the day already past pending
+    planned: Mapped[int] = mapped_column(Integer)  # pending jobs written by the last planning
+    shortfall: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    first_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_daily_quotas_local_date", "local_date"),)
 
 
 class ClockAnchor(Base):

@@ -106,9 +106,7 @@ def import_mailboxes(
             session.rollback()
             return summary
         user_ids = _write_users(session, rows, users, user_plan, clock.now())
-        _write_mailboxes(
-            session, rows, user_ids, cipher, clock.now(), default_timezone, progress
-        )
+        _write_mailboxes(session, rows, user_ids, cipher, clock.now(), default_timezone, progress)
     return summary
 
 

@@ -8,7 +8,7 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import Base
 
-TABLES = {"plans", "users", "mailboxes", "warmup_jobs", "send_log", "clock_anchors"}
+TABLES = {"plans", "users", "mailboxes", "warmup_jobs", "send_log", "clock_anchors", "daily_quotas"}
 
 
 def _tables(url: str) -> set[str]:
@@ -31,6 +31,19 @@ def test_upgrade_then_downgrade_then_upgrade(empty_db_url):
 
     migrate.upgrade(empty_db_url)
     assert _tables(empty_db_url) == TABLES
+
+
+def test_each_revision_steps_up_and_down(empty_db_url):
+    """Every migration is applied and reverted on its own, in order."""
+    revisions = []
+    while migrate.current_revision(empty_db_url) != migrate.head_revision():
+        migrate.upgrade(empty_db_url, "+1")
+        revisions.append(migrate.current_revision(empty_db_url))
+    assert revisions == sorted(revisions) and len(revisions) >= 2
+    for expected in [*reversed(revisions[:-1]), None]:
+        migrate.downgrade(empty_db_url, "-1")
+        assert migrate.current_revision(empty_db_url) == expected
+    assert _tables(empty_db_url) == set()
 
 
 def test_upgrade_is_idempotent_and_seeds_plans_once(empty_db_url):

@@ -1,0 +1,169 @@
+"""Send windows and slot times: when in its local day a mailbox sends. Pure functions.
+
+All arithmetic is on UTC instants, so DST changes and half-hour zones need no special case:
+a window is "from HH:00 to HH:00 local time on that date", converted once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Window:
+    """A send window as UTC instants, `[start, end)`."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.end - self.start).total_seconds())
+
+
+def send_window(day: date, timezone: str, start_hour: int, end_hour: int) -> Window:
+    """The window of local `day` in `timezone`, from `start_hour`:00 to `end_hour`:00 local."""
+    zone = ZoneInfo(timezone)
+
+    def local(hour: int) -> datetime:
+        on_day, at = (day + timedelta(days=1), 0) if hour == 24 else (day, hour)
+        return datetime.combine(on_day, time(at), zone).astimezone(UTC)
+
+    return Window(local(start_hour), local(end_hour))
+
+
+def local_day(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def epoch_minute(when: datetime) -> int:
+    return int(when.timestamp()) // 60
+
+
+class CapLedger:
+    """Planned sends per minute and per hour, globally and per user, against their caps.
+
+    Loaded with what is already planned (`add_global` for everybody's jobs, `add_user` for the
+    users being planned), then asked `fits` and told `take` for each new slot, so a whole batch
+    of mailboxes shares one view of the caps.
+    """
+
+    def __init__(
+        self,
+        global_per_minute: int,
+        global_per_hour: int,
+        user_per_minute: int,
+        user_per_hour: int,
+    ) -> None:
+        self.limits = (global_per_minute, global_per_hour, user_per_minute, user_per_hour)
+        self.global_minute: Counter[int] = Counter()
+        self.global_hour: Counter[int] = Counter()
+        self.user_minute: Counter[tuple[int, int]] = Counter()
+        self.user_hour: Counter[tuple[int, int]] = Counter()
+
+    def add_global(self, minute: int, count: int) -> None:
+        self.global_minute[minute] += count
+        self.global_hour[minute // 60] += count
+
+    def add_user(self, user_id: int, minute: int, count: int) -> None:
+        self.user_minute[user_id, minute] += count
+        self.user_hour[user_id, minute // 60] += count
+
+    def take(self, user_id: int, minute: int) -> None:
+        """Count one new slot for `user_id` at `minute`."""
+        self.add_global(minute, 1)
+        self.add_user(user_id, minute, 1)
+
+    def fits(self, user_id: int, minute: int) -> bool:
+        hour = minute // 60
+        gm, gh, um, uh = self.limits
+        return (
+            self.global_minute[minute] < gm
+            and self.global_hour[hour] < gh
+            and self.user_minute[user_id, minute] < um
+            and self.user_hour[user_id, hour] < uh
+        )
+
+
+def target_offsets(
+    n: int, span: float, min_gap: float, max_gap: float, rng: random.Random
+) -> list[float]:
+    """`n` increasing offsets (seconds) in `[0, span]`, consecutive ones at least `min_gap` apart.
+
+    When the quota is dense (an average gap of `max_gap` or less would fill the span) gaps are
+    drawn between `min_gap` and `max_gap`; otherwise the sends spread over the whole span with
+    random gaps. Never on a grid. Returns fewer than `n` only when `n` can't fit at `min_gap`.
+    """
+    if n <= 0 or span < 0:
+        return []
+    n = min(n, math.floor(span / min_gap) + 1) if min_gap > 0 else n
+    if n == 1:
+        return [rng.uniform(0, span)]
+    inner = n - 1
+    room = span - inner * min_gap
+    if span / n <= max_gap:
+        gaps = [rng.uniform(min_gap, max_gap) for _ in range(inner)]
+        extra = sum(gaps) - inner * min_gap
+        if extra > room:
+            gaps = [min_gap + (g - min_gap) * room / extra for g in gaps]
+        offset = rng.uniform(0, max(0.0, span - sum(gaps)))
+    else:
+        cuts = sorted(rng.uniform(0, room) for _ in range(n))
+        offset = cuts[0]
+        gaps = [min_gap + cuts[i + 1] - cuts[i] for i in range(inner)]
+    offsets = [offset]
+    for gap in gaps:
+        offsets.append(offsets[-1] + gap)
+    return offsets
+
+
+def place_slots(
+    n: int,
+    window: Window,
+    not_before: datetime,
+    min_gap_s: float,
+    max_gap_s: float,
+    rng: random.Random,
+    busy: Sequence[datetime] = (),
+    fits: Callable[[datetime], bool] = lambda when: True,
+    take: Callable[[datetime], None] = lambda when: None,
+) -> list[datetime]:
+    """Up to `n` send times for one mailbox inside `window`, not before `not_before`.
+
+    Each slot keeps `min_gap_s` from the previous slot and from every `busy` time (the
+    mailbox's sends that stay), and is moved later, a minute at a time, while `fits` says a
+    cap is full. What does not fit before the window closes is left out: the caller reports
+    the shortfall.
+    """
+    start = max(window.start, not_before)
+    span = (window.end - start).total_seconds()
+    if n <= 0 or span <= 0:
+        return []
+    gap = timedelta(seconds=min_gap_s)
+    busy_sorted = sorted(busy)
+    slots: list[datetime] = []
+    for offset in target_offsets(n, span, min_gap_s, max_gap_s, rng):
+        when = start + timedelta(seconds=offset)
+        if slots and when < slots[-1] + gap:
+            when = slots[-1] + gap
+        while when < window.end:
+            clash = next(
+                (b for b in busy_sorted if abs((b - when).total_seconds()) < min_gap_s), None
+            )
+            if clash is not None:
+                when = clash + gap
+            elif not fits(when):
+                when += timedelta(seconds=60 - when.second + rng.uniform(0, 59))
+            else:
+                break
+        if when >= window.end:
+            break
+        take(when)
+        slots.append(when)
+    return slots

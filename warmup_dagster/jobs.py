@@ -1,0 +1,40 @@
+"""Jobs, and the run requests that cover many mailbox partitions in few runs."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
+from warmup_dagster.partitions import mailbox_partitions
+
+# Dagster's tags for one run over a range of partitions (in the definition's key order).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+plan_job = dg.define_asset_job(
+    "plan_mailboxes",
+    selection=[send_plan],
+    partitions_def=mailbox_partitions,
+    tags={"warmup/role": "planner"},
+    description="Plan send jobs for a range of mailbox partitions (one run, many mailboxes).",
+)
+
+
+def plan_range_requests(
+    keys: Sequence[str], run_key_prefix: str, *, replan: bool, batch: int = PLAN_BATCH
+) -> list[dg.RunRequest]:
+    """One run request per `batch` consecutive partition keys, never one per mailbox.
+
+    `keys` must be consecutive in the partitions definition (all keys, or the newest ones).
+    """
+    return [
+        dg.RunRequest(
+            run_key=f"{run_key_prefix}-{start // batch}",
+            tags={
+                RANGE_START_TAG: keys[start],
+                RANGE_END_TAG: keys[min(start + batch, len(keys)) - 1],
+            },
+            run_config={"ops": {"send_plan": {"config": {"replan": replan}}}},
+        )
+        for start in range(0, len(keys), batch)
+    ]

@@ -1,0 +1,306 @@
+"""Planning a batch of mailboxes: load, call the pure core, write. One locked transaction.
+
+For each mailbox, planning covers every local day whose send window has not ended and opens
+within `HORIZON` of now: the rest of today and, once it is near, tomorrow. Re-planning a day
+replaces its never-attempted pending jobs and plans only what is still owed; jobs that were
+sent, are in flight, wait for a retry or failed stay and count against the quota.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.orm import Session
+
+from warmup_dagster.clock import Clock
+from warmup_dagster.core.content import generate_content
+from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
+from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota, ramp_value
+from warmup_dagster.core.slots import CapLedger, Window, local_day, place_slots, send_window
+from warmup_dagster.db.counting import count_sends_by
+from warmup_dagster.db.engine import exclusive
+from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, MailboxState
+from warmup_dagster.planning import queries
+from warmup_dagster.settings import Settings
+
+HORIZON = timedelta(hours=24)
+LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
+RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
+LOCK = "warmup-planner"
+
+
+@dataclass
+class DayPlan:
+    """What planning decided for one mailbox on one local day."""
+
+    mailbox_id: int
+    email: str
+    local_date: date
+    quota: Quota
+    kept: int = 0
+    sent: int = 0
+    slots: list[datetime] = field(default_factory=list)
+    recipients: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def planned(self) -> int:
+        return len(self.recipients)
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.quota.value - self.kept - self.planned)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(r for r in [self.quota.reason, *self.notes] if r)
+
+
+@dataclass
+class _Target:
+    box: Mailbox
+    plan_limit: int
+    day: date
+    timezone: str
+    window: Window
+
+
+Order = list[tuple[_Target, DayPlan]]
+Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime]]]
+
+
+def plan_mailboxes(
+    engine: Engine,
+    emails: list[str],
+    settings: Settings,
+    clock: Clock,
+    token_key: bytes,
+    *,
+    replan: bool = True,
+    rng: random.Random | None = None,
+) -> list[DayPlan]:
+    """Plan the mailboxes `emails` (partition keys) and return one `DayPlan` per mailbox-day.
+
+    With `replan=False` only days that have no plan yet are planned (the daily schedule);
+    with `replan=True` (a rerun from the UI) planned days are planned again, idempotently.
+    Unknown addresses are ignored (a partition whose mailbox was deleted).
+    """
+    rng = rng or random.Random()
+    with exclusive(engine, LOCK) as conn:
+        now = clock.now()
+        targets = _targets(conn, emails, settings, now, replan)
+        if not targets:
+            return []
+        by_day: dict[date, list[int]] = defaultdict(list)
+        for t in targets:
+            by_day[t.day].append(t.box.id)
+        queries.delete_pending(conn, by_day)
+        kept = queries.kept_jobs(conn, by_day)
+        plans = _quotas(conn, targets, kept)
+        ledger = _ledger(conn, settings, now, {t.box.user_id for t in targets})
+        order = list(zip(targets, plans, strict=True))
+        rng.shuffle(order)  # no mailbox of the batch is always first to the free minutes
+        for target, plan in order:
+            busy = [due for _, due in kept.get((target.box.id, target.day), [])]
+            owed = max(0, plan.quota.value - plan.kept)
+            user = target.box.user_id
+            plan.slots = place_slots(
+                owed,
+                target.window,
+                now + LEAD,
+                settings.same_mailbox_delay_min * 60,
+                settings.same_mailbox_delay_max * 60,
+                rng,
+                busy=busy,
+                fits=lambda when, user=user: ledger.fits(user, int(when.timestamp()) // 60),
+                take=lambda when, user=user: ledger.take(user, int(when.timestamp()) // 60),
+            )
+            if len(plan.slots) < owed:
+                plan.notes.append(
+                    f"{owed - len(plan.slots)} of {owed} did not fit the window and rate caps"
+                )
+        members = _members(conn)
+        _pair(conn, order, members, rng)
+        _write(conn, order, members, token_key, now, rng)
+    return plans
+
+
+def _targets(
+    conn: Connection, emails: list[str], settings: Settings, now: datetime, replan: bool
+) -> list[_Target]:
+    targets = []
+    for box, plan_limit in queries.batch_mailboxes(conn, emails):
+        timezone = box.timezone or settings.send_window_timezone
+        today = local_day(now, timezone)
+        for day in (today, today + timedelta(days=1)):
+            window = send_window(
+                day, timezone, settings.send_window_start_hour, settings.send_window_end_hour
+            )
+            if window.end > now and window.start < now + HORIZON:
+                targets.append(_Target(box, plan_limit, day, timezone, window))
+    if not replan and targets:
+        done = queries.planned_days(conn, {t.box.id for t in targets}, {t.day for t in targets})
+        targets = [t for t in targets if (t.box.id, t.day) not in done]
+    return targets
+
+
+def _quotas(conn: Connection, targets: list[_Target], kept: Kept) -> list[DayPlan]:
+    """Each target's quota, with the owner's plan limit shared across the batch."""
+    remaining: dict[tuple[int, date, str], int] = {}
+    groups: dict[tuple[date, str], set[int]] = defaultdict(set)
+    for t in targets:
+        groups[t.day, t.timezone].add(t.box.user_id)
+    session = Session(bind=conn)
+    for (day, timezone), users in groups.items():
+        since = datetime.combine(day, time(0), ZoneInfo(timezone))
+        until = datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(timezone))
+        sent = count_sends_by(session, "user", since, until, ids=users)
+        queued = queries.queued_by_user(conn, users, since, until)
+        for user in users:
+            remaining[user, day, timezone] = -sent.get(user, 0) - queued.get(user, 0)
+    plans = []
+    for t in targets:
+        box = t.box
+        jobs = kept.get((box.id, t.day), [])
+        key = (box.user_id, t.day, t.timezone)
+        left = remaining[key] + t.plan_limit
+        kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
+        quota = daily_quota(
+            box.id,
+            _ramp_settings(box),
+            t.day,
+            active=box.state == MailboxState.ACTIVE,
+            inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
+            throttle=box.throttle,
+            throttle_reason=box.throttle_reason or "",
+            # what the plan allows this mailbox: what is left, plus its own jobs already counted
+            plan_remaining=max(0, left) + kept_queued,
+        )
+        plan = DayPlan(box.id, box.email, t.day, quota)
+        plan.kept = len(jobs)
+        plan.sent = sum(1 for status, _ in jobs if status == JobStatus.SENT)
+        remaining[key] -= max(0, quota.value - plan.kept)
+        plans.append(plan)
+    return plans
+
+
+def _ramp_settings(row: Mailbox | Row) -> RampSettings:
+    return RampSettings(
+        daily_limit=row.daily_limit,
+        ramp_start=row.ramp_start,
+        ramp_step=row.ramp_step,
+        warmup_start_date=row.warmup_start_date,
+    )
+
+
+def _ledger(conn: Connection, settings: Settings, now: datetime, user_ids: set[int]) -> CapLedger:
+    ledger = CapLedger(
+        settings.global_sends_per_minute,
+        settings.global_sends_per_hour,
+        settings.user_sends_per_minute,
+        settings.user_sends_per_hour,
+    )
+    since, until = now - timedelta(hours=1), now + HORIZON + timedelta(days=1)
+    for _, minute, count in queries.minute_load(conn, since, until, None):
+        ledger.add_global(minute, count)
+    for user, minute, count in queries.minute_load(conn, since, until, user_ids):
+        ledger.add_user(user, minute, count)
+    return ledger
+
+
+def _members(conn: Connection) -> dict[int, Row]:
+    return {row.id: row for row in queries.pool_members(conn)}
+
+
+def _pair(conn: Connection, order: Order, rows: dict[int, Row], rng: random.Random) -> None:
+    by_day: dict[date, list[DayPlan]] = defaultdict(list)
+    for _, plan in order:
+        by_day[plan.local_date].append(plan)
+    for day, plans in by_day.items():
+        members = {
+            r.id: Member(
+                r.id,
+                r.user_id,
+                r.domain,
+                provider_of(r.smtp_host),
+                ramp_value(_ramp_settings(r), day),
+            )
+            for r in rows.values()
+        }
+        # only active mailboxes get slots, and they are all members
+        demand = [(p.mailbox_id, len(p.slots)) for p in plans if p.slots]
+        senders = {sender for sender, _ in demand}
+        recent = queries.recent_pairs(conn, senders, day - timedelta(days=RECENT_DAYS), day)
+        assignment = assign_recipients(
+            demand,
+            members,
+            rng,
+            received=queries.inbound_counts(conn, day),
+            recent=recent,
+        )
+        for plan in plans:
+            plan.recipients = assignment.recipients.get(plan.mailbox_id, [])
+            plan.slots = plan.slots[: len(plan.recipients)]
+            if plan.mailbox_id in assignment.unassigned:
+                plan.notes.append(
+                    f"{assignment.unassigned[plan.mailbox_id]} had no eligible recipient "
+                    "(other owner, other domain)"
+                )
+
+
+def _write(
+    conn: Connection,
+    order: Order,
+    rows: dict[int, Row],
+    token_key: bytes,
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    emails = {r.id: r.email for r in rows.values()}
+    jobs, quotas = [], []
+    for target, plan in order:
+        box = target.box
+        for when, recipient in zip(plan.slots, plan.recipients, strict=True):
+            content = generate_content(rng, token_key, box.email, emails[recipient])
+            jobs.append(
+                {
+                    "kind": JobKind.SEND,
+                    "mailbox_id": box.id,
+                    "user_id": box.user_id,
+                    "recipient_mailbox_id": recipient,
+                    "recipient_email": emails[recipient],
+                    "local_date": plan.local_date,
+                    "scheduled_at": when,
+                    "due_at": when,
+                    "status": JobStatus.PENDING,
+                    "attempts": 0,
+                    "message_id": content.message_id,
+                    "subject": content.subject,
+                    "body": content.body,
+                    "token": content.token,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        quotas.append(
+            {
+                "mailbox_id": box.id,
+                "local_date": plan.local_date,
+                "quota": plan.quota.value,
+                "ramp": plan.quota.ramp,
+                "kept": plan.kept,
+                "planned": plan.planned,
+                "shortfall": plan.shortfall,
+                "reason": plan.reason or None,
+                "first_slot": min(plan.slots, default=None),
+                "last_slot": max(plan.slots, default=None),
+                "planned_at": now,
+            }
+        )
+    queries.insert_jobs(conn, jobs)
+    queries.upsert_daily_quotas(conn, quotas)

@@ -1,0 +1,244 @@
+import random
+import re
+import string
+
+import pytest
+
+from warmup_dagster.core.content import (
+    Content,
+    generate_content,
+    generate_reply,
+    is_warmup_message_id,
+    new_message_id,
+    reply_subject,
+    threading_headers,
+    token_key,
+)
+
+KEY = token_key("a-deployment-secret-of-some-length")
+SENDER = "alice.smith@acme.test"
+RECIPIENT = "bob42@example.org"
+ALLOWED = set(string.printable) - set("\t\r\x0b\x0c")
+SPAMMY = ("free", "winner", "urgent", "$", "!!!")
+
+
+def batch(seed: int = 7, n: int = 1000) -> list[Content]:
+    rng = random.Random(seed)
+    return [generate_content(rng, KEY, SENDER, RECIPIENT) for _ in range(n)]
+
+
+def longest_common_substring(texts: list[str]) -> str:
+    shortest = min(texts, key=len)
+    for length in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - length + 1):
+            candidate = shortest[start : start + length]
+            if all(candidate in t for t in texts):
+                return candidate
+    return ""
+
+
+def sentences(paragraph: str) -> int:
+    return len(re.findall(r"[.?!](?:\s|$)", paragraph))
+
+
+def test_same_seed_gives_same_content():
+    assert batch(seed=3, n=50) == batch(seed=3, n=50)
+    assert batch(seed=3, n=50) != batch(seed=4, n=50)
+
+
+def test_variety_on_1000_messages():
+    contents = batch()
+    assert len({c.subject for c in contents}) >= 900
+    assert len({c.body for c in contents}) >= 990
+
+
+def test_subjects_are_short_and_plain():
+    for c in batch():
+        words = c.subject.split()
+        assert 2 <= len(words) <= 8, c.subject
+        assert not any(len(w) > 1 and w.isalpha() and w.isupper() for w in words), c.subject
+        assert not any(s in c.subject.lower() for s in SPAMMY), c.subject
+
+
+def test_bodies_have_no_links_addresses_or_markup():
+    for c in batch():
+        lowered = c.body.lower()
+        for bad in ("http", "www", "<a", "src=", "@", "<", ">", "free", "$", "!!!"):
+            assert bad not in lowered, (bad, c.body)
+
+
+def test_only_printable_ascii_even_for_unicode_names():
+    rng = random.Random(1)
+    contents = [
+        generate_content(
+            rng, KEY, "jose@acme.test", "zoe@example.org", sender_name="Jos\u00e9\t\u2603"
+        )
+        for _ in range(50)
+    ]
+    contents += batch(n=200)
+    for c in contents:
+        assert set(c.subject) <= ALLOWED - {"\n"}, c.subject
+        assert set(c.body) <= ALLOWED, c.body
+    assert contents[0].body.endswith("\nJose")
+
+
+def test_body_shape_greeting_paragraphs_sign_off_and_name():
+    for c in batch(n=300):
+        blocks = c.body.split("\n\n")
+        greeting, paragraphs, sign_off = blocks[0], blocks[1:-1], blocks[-1]
+        assert greeting.endswith((",", "!")) and "\n" not in greeting
+        assert 1 <= len(paragraphs) <= 3, c.body
+        assert 2 <= sum(sentences(p) for p in paragraphs) <= 6, c.body
+        assert sign_off.splitlines()[0].endswith(",")
+        assert sign_off.splitlines()[1] == "Alice"
+
+
+def test_recipient_name_in_some_greetings_but_not_all():
+    greetings = [c.body.split("\n", 1)[0] for c in batch(n=200)]
+    named = sum("Bob" in g for g in greetings)
+    assert 0 < named < len(greetings)
+
+
+@pytest.mark.parametrize(
+    ("email", "name"),
+    [
+        ("alice.smith@acme.test", "Alice"),
+        ("bob42@acme.test", "Bob"),
+        ("carol_jones+warm@acme.test", "Carol"),
+        ("info@acme.test", "The Acme team"),
+        ("x1@42.test", "The team"),
+    ],
+)
+def test_default_sender_name(email: str, name: str):
+    content = generate_content(random.Random(0), KEY, email, RECIPIENT)
+    assert content.body.splitlines()[-1] == name
+
+
+def test_message_ids_on_sender_domain_and_unique():
+    rng = random.Random(11)
+    ids = [
+        generate_content(rng, KEY, "Ann@Mail.Acme.Test", RECIPIENT).message_id
+        for _ in range(10_000)
+    ]
+    assert len(set(ids)) == len(ids)
+    for message_id in ids[:100]:
+        assert re.fullmatch(r"<[a-z2-7]{14,18}\.[a-z2-7]{10}@mail\.acme\.test>", message_id)
+
+
+def test_content_token_is_the_message_id_mac():
+    for c in batch(n=100):
+        assert len(c.token) == 10
+        assert c.message_id.endswith(f".{c.token}@acme.test>")
+        assert is_warmup_message_id(KEY, c.message_id)
+
+
+def test_is_warmup_message_id_accepts_ours_in_lenient_forms():
+    message_id, _ = new_message_id(random.Random(5), KEY, "acme.test")
+    bare = message_id.strip("<>")
+    assert is_warmup_message_id(KEY, message_id)
+    assert is_warmup_message_id(KEY, f"  {message_id}\n")
+    assert is_warmup_message_id(KEY, bare)
+    assert is_warmup_message_id(KEY, message_id.replace("acme.test", "ACME.Test"))
+
+
+def test_is_warmup_message_id_rejects_tampering_other_keys_and_ordinary_ids():
+    message_id, token = new_message_id(random.Random(5), KEY, "acme.test")
+    nonce = message_id[1:].split(".", 1)[0]
+    flip = {"a": "b"}
+    tampered_nonce = message_id.replace(nonce, nonce[:-1] + flip.get(nonce[-1], "a"), 1)
+    tampered_mac = message_id.replace(token, token[:-1] + flip.get(token[-1], "a"))
+    assert not is_warmup_message_id(KEY, tampered_nonce)
+    assert not is_warmup_message_id(KEY, tampered_mac)
+    assert not is_warmup_message_id(KEY, message_id.replace("acme.test", "acme.example"))
+    assert not is_warmup_message_id(token_key("another-secret-entirely"), message_id)
+    for ordinary in (
+        "<CAF=abc123@mail.gmail.com>",
+        "<20260302.1234567890.abcdefghij@example.com>",
+        "<abc.def@x>",
+        "",
+        "<>",
+        "no-at-sign",
+        "<.abcdefghij@acme.test>",
+        "<n\u00f6nce.abcdefghij@acme.test>",
+    ):
+        assert not is_warmup_message_id(KEY, ordinary), ordinary
+
+
+def test_no_constant_marker_in_subjects_or_message_ids():
+    contents = batch()
+    assert len(longest_common_substring([c.subject for c in contents])) < 4
+    local_parts = [c.message_id[1:].split("@")[0] for c in contents]
+    # Only the nonce/mac separator is shared.
+    assert longest_common_substring(local_parts) == "."
+
+
+def test_token_key_is_derived_and_rejects_empty_secret():
+    assert token_key("s") != token_key("t")
+    assert len(token_key("s")) == 32
+    with pytest.raises(ValueError):
+        token_key("")
+
+
+def test_reply_subject_does_not_stack_re():
+    assert reply_subject("Team lunch") == "Re: Team lunch"
+    assert reply_subject("Re: Team lunch") == "Re: Team lunch"
+    assert reply_subject("RE: re:Re : Team lunch") == "Re: Team lunch"
+    assert reply_subject("Report draft") == "Re: Report draft"
+    assert reply_subject("  ") == "Re: your note"
+
+
+def test_reply_content():
+    rng = random.Random(9)
+    for original in batch(n=200):
+        reply = generate_reply(
+            rng, KEY, "carol@other.test", original.subject, original.body, SENDER
+        )
+        assert reply.subject == reply_subject(original.subject)
+        assert not re.match(r"re\s*:\s*re\s*:", reply.subject, re.IGNORECASE)
+        assert reply.message_id != original.message_id
+        assert reply.message_id.endswith("@other.test>")
+        assert is_warmup_message_id(KEY, reply.message_id)
+        assert reply.message_id.endswith(f".{reply.token}@other.test>")
+        assert "@" not in reply.body and "http" not in reply.body
+        assert set(reply.body) <= ALLOWED
+
+
+def test_reply_quotes_first_lines_of_original_sometimes():
+    original = generate_content(random.Random(2), KEY, SENDER, RECIPIENT)
+    first_line = original.body.splitlines()[0]
+    rng = random.Random(4)
+    replies = [
+        generate_reply(rng, KEY, "carol@other.test", "Hi", original.body, SENDER) for _ in range(50)
+    ]
+    quoting = [r for r in replies if "\n> " in r.body]
+    assert 0 < len(quoting) < len(replies)
+    second_line = original.body.split("\n\n")[1].splitlines()[0]
+    for reply in quoting:
+        assert f"> {first_line}\n>\n> {second_line}" in reply.body
+        assert re.search(r"^(Alice|You) wrote:$", reply.body, re.MULTILINE)
+
+
+def test_reply_never_quotes_addresses_or_links():
+    body = "Write to me at dan@x.test\nSee http://x.test\nThe plan looks fine.\nMore soon."
+    rng = random.Random(8)
+    for _ in range(50):
+        reply = generate_reply(rng, KEY, "carol@other.test", "Plan", body, "dan@x.test")
+        assert "@" not in reply.body and "http" not in reply.body
+
+
+def test_reply_is_deterministic():
+    args = (KEY, "carol@other.test", "Plan", "Hi,\n\nThe plan looks fine.", SENDER)
+    assert generate_reply(random.Random(1), *args) == generate_reply(random.Random(1), *args)
+
+
+def test_threading_headers():
+    assert threading_headers("<a@x>") == {"In-Reply-To": "<a@x>", "References": "<a@x>"}
+    assert threading_headers("<b@x>", "<a@x>") == {
+        "In-Reply-To": "<b@x>",
+        "References": "<a@x> <b@x>",
+    }
+
+
+def test_bad_sender_address_is_rejected():
+    with pytest.raises(ValueError):
+        generate_content(random.Random(0), KEY, "not-an-address", RECIPIENT)
