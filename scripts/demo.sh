@@ -7,6 +7,7 @@ BIN=.venv/bin
 
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.demo/dagster_home}
 # Demo-only key for the demo's fake passwords; a deployment sets its own secret.
+export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-1000}
 export WARMUP_SECRET_KEY=${WARMUP_SECRET_KEY:-demo-only-secret-key-not-for-production}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import dagster as dg
 
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
-from warmup_dagster.partitions import mailbox_partitions
 
 # Dagster's tags for one run over a range of partitions (in the definition's key order).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -14,7 +13,6 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 plan_job = dg.define_asset_job(
     "plan_mailboxes",
     selection=[send_plan],
-    partitions_def=mailbox_partitions,
     tags={"warmup/role": "planner"},
     description="Plan send jobs for a range of mailbox partitions (one run, many mailboxes).",
 )

@@ -11,7 +11,7 @@ from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 
 # Mailboxes per planning run: big enough that run start-up is noise, small enough that a run's
 # bookkeeping (one materialization event per partition) finishes in minutes.
-PLAN_BATCH = 5_000
+PLAN_BATCH = 10_000
 
 
 class PlanConfig(dg.Config):
@@ -27,7 +27,7 @@ class PlanConfig(dg.Config):
 def _metadata(plans: list[DayPlan]) -> dict[str, Any]:
     """Metadata of one mailbox partition: figures of its latest planned day, plus every day."""
     if not plans:
-        return {"planned": 0, "note": "nothing to plan: every day in the horizon has a plan"}
+        return {"jobs_written": 0, "note": "nothing to plan: every day in the horizon has a plan"}
     last = max(plans, key=lambda p: p.local_date)
     metadata: dict[str, Any] = {
         "local_date": last.local_date.isoformat(),
@@ -40,6 +40,8 @@ def _metadata(plans: list[DayPlan]) -> dict[str, Any]:
         "first_slot": min(last.slots).isoformat() if last.slots else "",
         "last_slot": max(last.slots).isoformat() if last.slots else "",
         "reason": last.reason or "",
+        "days_planned": len(plans),
+        "jobs_written": sum(p.planned for p in plans),
     }
     if len(plans) > 1:
         metadata["days"] = dg.MetadataValue.md(

@@ -9,7 +9,9 @@ The rules, strongest first:
    every mailbox with room is ruled out by rule 1) does a mailbox receive beyond it: the one
    with the least received beyond its capacity among a random sample of the pool.
 3. The same pair is not repeated within the recent days given in `recent`, where the pool
-   allows; nor twice in one sender's day while it has other choices.
+   allows; nor twice in one sender's day while it has other choices. In the fallback of rule 2
+   this wins over capacity: a mailbox may then receive one more than its capacity rather than
+   the sender writing to the same mailbox twice.
 4. Providers mix in proportion to their share of the pool's capacity, because the stream is
    a uniform shuffle of it.
 """
@@ -143,7 +145,8 @@ def _least_loaded(
     """
     sample = rng.sample(members, min(FALLBACK_SAMPLE, len(members)))
     eligible = [m for m in sample if _eligible(sender, m)]
-    if not eligible and len(sample) < len(members):
+    # the sample may hold only mailboxes already taken while others outside it are still free
+    if all(m.id in taken for m in eligible) and len(sample) < len(members):
         eligible = [m for m in members if _eligible(sender, m)]
     for pool in (
         [m for m in eligible if m.id not in taken and m.id not in avoid],

@@ -111,7 +111,10 @@ def target_offsets(
         gaps = [rng.uniform(min_gap, max_gap) for _ in range(inner)]
         extra = sum(gaps) - inner * min_gap
         if extra > room:
-            gaps = [min_gap + (g - min_gap) * room / extra for g in gaps]
+            # squeeze into a random share of the room, so dense mailboxes don't all open the
+            # window on the same second
+            share = room * rng.uniform(0.9, 1.0)
+            gaps = [min_gap + (g - min_gap) * share / extra for g in gaps]
         offset = rng.uniform(0, max(0.0, span - sum(gaps)))
     else:
         cuts = sorted(rng.uniform(0, room) for _ in range(n))
@@ -148,13 +151,16 @@ def place_slots(
     gap = timedelta(seconds=min_gap_s)
     busy_sorted = sorted(busy)
     slots: list[datetime] = []
-    for offset in target_offsets(n, span, min_gap_s, max_gap_s, rng):
+    # A dense quota's offsets run up to `span` itself, and the window excludes its end.
+    for offset in target_offsets(n, span - 1e-6, min_gap_s, max_gap_s, rng):
         when = start + timedelta(seconds=offset)
         if slots and when < slots[-1] + gap:
             when = slots[-1] + gap
         while when < window.end:
             clash = next(
-                (b for b in busy_sorted if abs((b - when).total_seconds()) < min_gap_s), None
+                # compare whole microseconds: a float gap finer than that would never clear
+                (b for b in busy_sorted if abs(b - when) < gap),
+                None,
             )
             if clash is not None:
                 when = clash + gap

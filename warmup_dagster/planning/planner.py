@@ -8,6 +8,7 @@ sent, are in flight, wait for a retry or failed stay and count against the quota
 
 from __future__ import annotations
 
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
-from warmup_dagster.core.content import generate_content
+from warmup_dagster.core.content import new_message_id
 from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
 from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota, ramp_value
 from warmup_dagster.core.slots import CapLedger, Window, local_day, place_slots, send_window
@@ -31,6 +32,7 @@ from warmup_dagster.settings import Settings
 HORIZON = timedelta(hours=24)
 LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
 RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
+CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a batch's demand
 LOCK = "warmup-planner"
 
 
@@ -195,6 +197,8 @@ def _ramp_settings(row: Mailbox | Row) -> RampSettings:
         ramp_start=row.ramp_start,
         ramp_step=row.ramp_step,
         warmup_start_date=row.warmup_start_date,
+        # pool members are recipients: they may receive on any day
+        weekdays_only=getattr(row, "weekdays_only", False),
     )
 
 
@@ -217,32 +221,52 @@ def _members(conn: Connection) -> dict[int, Row]:
     return {row.id: row for row in queries.pool_members(conn)}
 
 
+def _candidates(
+    rows: dict[int, Row],
+    pool_ids: list[int],
+    senders: set[int],
+    demand: int,
+    day: date,
+    rng: random.Random,
+) -> dict[int, Member]:
+    """The senders plus a random share of the pool holding `CANDIDATE_FACTOR` x the demand.
+
+    In a pool of 100,000 a batch of a few thousand senders needs only part of the pool's
+    inbound capacity; drawing from a random part keeps each batch's work proportional to the
+    batch, and later batches see what earlier ones gave each mailbox (`received`).
+    """
+
+    def member(r: Row) -> Member:
+        capacity = ramp_value(_ramp_settings(r), day)
+        return Member(r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity)
+
+    members = {sender: member(rows[sender]) for sender in senders}
+    rng.shuffle(pool_ids)
+    capacity = 0
+    for member_id in pool_ids:
+        if capacity >= CANDIDATE_FACTOR * demand:
+            break
+        if member_id not in members:
+            members[member_id] = member(rows[member_id])
+        capacity += members[member_id].capacity
+    return members
+
+
 def _pair(conn: Connection, order: Order, rows: dict[int, Row], rng: random.Random) -> None:
     by_day: dict[date, list[DayPlan]] = defaultdict(list)
     for _, plan in order:
         by_day[plan.local_date].append(plan)
+    pool_ids = list(rows)
     for day, plans in by_day.items():
-        members = {
-            r.id: Member(
-                r.id,
-                r.user_id,
-                r.domain,
-                provider_of(r.smtp_host),
-                ramp_value(_ramp_settings(r), day),
-            )
-            for r in rows.values()
-        }
-        # only active mailboxes get slots, and they are all members
+        # only active mailboxes get slots, and they are all pool members
         demand = [(p.mailbox_id, len(p.slots)) for p in plans if p.slots]
         senders = {sender for sender, _ in demand}
+        members = _candidates(rows, pool_ids, senders, sum(n for _, n in demand), day, rng)
         recent = queries.recent_pairs(conn, senders, day - timedelta(days=RECENT_DAYS), day)
-        assignment = assign_recipients(
-            demand,
-            members,
-            rng,
-            received=queries.inbound_counts(conn, day),
-            recent=recent,
+        received = queries.inbound_counts(
+            conn, day, None if len(members) == len(rows) else list(members)
         )
+        assignment = assign_recipients(demand, members, rng, received=received, recent=recent)
         for plan in plans:
             plan.recipients = assignment.recipients.get(plan.mailbox_id, [])
             plan.slots = plan.slots[: len(plan.recipients)]
@@ -251,6 +275,13 @@ def _pair(conn: Connection, order: Order, rows: dict[int, Row], rng: random.Rand
                     f"{assignment.unassigned[plan.mailbox_id]} had no eligible recipient "
                     "(other owner, other domain)"
                 )
+
+
+JOB_COLUMNS = (
+    "kind", "mailbox_id", "user_id", "recipient_mailbox_id", "recipient_email", "local_date",
+    "scheduled_at", "due_at", "status", "attempts", "message_id", "token", "content_seed",
+    "created_at", "updated_at",
+)  # fmt: skip
 
 
 def _write(
@@ -262,45 +293,46 @@ def _write(
     rng: random.Random,
 ) -> None:
     emails = {r.id: r.email for r in rows.values()}
-    jobs, quotas = [], []
-    for target, plan in order:
-        box = target.box
-        for when, recipient in zip(plan.slots, plan.recipients, strict=True):
-            content = generate_content(rng, token_key, box.email, emails[recipient])
-            jobs.append(
+    # Message-IDs must be unique forever, also when a seeded `rng` replays a plan.
+    ids_rng = random.Random(os.urandom(16))
+    quotas = []
+    with queries.JobWriter(conn, JOB_COLUMNS) as jobs:
+        for target, plan in order:
+            box = target.box
+            for when, recipient in zip(plan.slots, plan.recipients, strict=True):
+                message_id, token = new_message_id(ids_rng, token_key, box.domain)
+                jobs.add(
+                    (
+                        JobKind.SEND,
+                        box.id,
+                        box.user_id,
+                        recipient,
+                        emails[recipient],
+                        plan.local_date,
+                        when,
+                        when,
+                        JobStatus.PENDING,
+                        0,
+                        message_id,
+                        token,
+                        rng.getrandbits(63),
+                        now,
+                        now,
+                    )
+                )
+            quotas.append(
                 {
-                    "kind": JobKind.SEND,
                     "mailbox_id": box.id,
-                    "user_id": box.user_id,
-                    "recipient_mailbox_id": recipient,
-                    "recipient_email": emails[recipient],
                     "local_date": plan.local_date,
-                    "scheduled_at": when,
-                    "due_at": when,
-                    "status": JobStatus.PENDING,
-                    "attempts": 0,
-                    "message_id": content.message_id,
-                    "subject": content.subject,
-                    "body": content.body,
-                    "token": content.token,
-                    "created_at": now,
-                    "updated_at": now,
+                    "quota": plan.quota.value,
+                    "ramp": plan.quota.ramp,
+                    "kept": plan.kept,
+                    "planned": plan.planned,
+                    "shortfall": plan.shortfall,
+                    "reason": plan.reason or None,
+                    "first_slot": min(plan.slots, default=None),
+                    "last_slot": max(plan.slots, default=None),
+                    "planned_at": now,
                 }
             )
-        quotas.append(
-            {
-                "mailbox_id": box.id,
-                "local_date": plan.local_date,
-                "quota": plan.quota.value,
-                "ramp": plan.quota.ramp,
-                "kept": plan.kept,
-                "planned": plan.planned,
-                "shortfall": plan.shortfall,
-                "reason": plan.reason or None,
-                "first_slot": min(plan.slots, default=None),
-                "last_slot": max(plan.slots, default=None),
-                "planned_at": now,
-            }
-        )
-    queries.insert_jobs(conn, jobs)
-    queries.upsert_daily_quotas(conn, quotas)
+    queries.replace_daily_quotas(conn, quotas)

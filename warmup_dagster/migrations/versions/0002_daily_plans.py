@@ -44,20 +44,41 @@ def upgrade() -> None:
         batch_op.create_check_constraint("throttle_range", "throttle >= 0 AND throttle <= 1")
 
     with op.batch_alter_table("warmup_jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("content_seed", sa.BigInteger(), server_default="0", nullable=False)
+        )
+        batch_op.alter_column("subject", existing_type=sa.Text(), nullable=True)
+        batch_op.alter_column("body", existing_type=sa.Text(), nullable=True)
+        # Key checks cost more than the rows at a million jobs a day (see the model).
+        batch_op.drop_constraint("fk_warmup_jobs_user_id_users", type_="foreignkey")
+        batch_op.drop_constraint(
+            "fk_warmup_jobs_recipient_mailbox_id_mailboxes", type_="foreignkey"
+        )
         batch_op.create_index(
             "ix_warmup_jobs_local_date_recipient_mailbox_id",
             ["local_date", "recipient_mailbox_id"],
             unique=False,
         )
-        batch_op.create_index(
-            "ix_warmup_jobs_user_id_local_date", ["user_id", "local_date"], unique=False
-        )
+        batch_op.create_index("ix_warmup_jobs_user_id_due_at", ["user_id", "due_at"], unique=False)
 
 
 def downgrade() -> None:
+    # Jobs planned but not yet sent have no words yet; the older schema requires some.
+    op.execute("UPDATE warmup_jobs SET subject = '', body = '' WHERE subject IS NULL")
     with op.batch_alter_table("warmup_jobs", schema=None) as batch_op:
-        batch_op.drop_index("ix_warmup_jobs_user_id_local_date")
+        batch_op.drop_index("ix_warmup_jobs_user_id_due_at")
         batch_op.drop_index("ix_warmup_jobs_local_date_recipient_mailbox_id")
+        batch_op.alter_column("body", existing_type=sa.Text(), nullable=False)
+        batch_op.alter_column("subject", existing_type=sa.Text(), nullable=False)
+        batch_op.drop_column("content_seed")
+        batch_op.create_foreign_key("fk_warmup_jobs_user_id_users", "users", ["user_id"], ["id"])
+        batch_op.create_foreign_key(
+            "fk_warmup_jobs_recipient_mailbox_id_mailboxes",
+            "mailboxes",
+            ["recipient_mailbox_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
     with op.batch_alter_table("mailboxes", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_mailboxes_throttle_range"), type_="check")

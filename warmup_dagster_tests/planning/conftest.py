@@ -1,0 +1,58 @@
+"""A small pool of mailboxes in a real database, and a planner bound to it."""
+
+import io
+import random
+
+import pytest
+
+from warmup_dagster.core.content import token_key
+from warmup_dagster.mailboxes.importer import import_mailboxes
+from warmup_dagster.planning.planner import plan_mailboxes
+from warmup_dagster.settings import load_settings
+from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
+
+TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns"]
+
+
+def pool_rows(owners: int = 5, per_owner: int = 4, **overrides: object) -> list[dict]:
+    rows = []
+    for o in range(owners):
+        for k in range(per_owner):
+            rows.append(
+                row(
+                    f"box{k}@owner{o}-d{k % 2}.example",
+                    f"owner{o}",
+                    timezone=TIMEZONES[o % len(TIMEZONES)],
+                    smtp_host=f"smtp.provider{k % 3}.example",
+                    daily_limit=30,
+                    ramp_start=10,
+                    ramp_step=2,
+                    **overrides,
+                )
+            )
+    return rows
+
+
+@pytest.fixture
+def pool(engine, cipher, clock):
+    """20 mailboxes of 5 owners in 5 timezones; returns their addresses."""
+    rows = pool_rows()
+    import_mailboxes(engine, io.StringIO(csv_text(rows)), cipher=cipher, clock=clock)
+    return [r["email"] for r in rows]
+
+
+@pytest.fixture
+def plan(engine, clock):
+    def run(emails, env=None, replan=True, seed=1):
+        return plan_mailboxes(
+            engine,
+            emails,
+            load_settings(env or {}),
+            clock,
+            token_key(TEST_SECRET),
+            replan=replan,
+            rng=random.Random(seed),
+        )
+
+    return run

@@ -1,0 +1,150 @@
+"""Planning against a real database (SQLite and PostgreSQL)."""
+
+import itertools
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from warmup_dagster.core.content import is_warmup_message_id, token_key
+from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxState, WarmupJob
+from warmup_dagster.mailboxes.service import set_state
+from warmup_dagster_tests.conftest import TEST_SECRET
+
+
+def _jobs(engine):
+    with Session(engine) as s:
+        return s.scalars(select(WarmupJob).order_by(WarmupJob.scheduled_at)).all()
+
+
+def _boxes(engine):
+    with Session(engine) as s:
+        return {b.id: b for b in s.scalars(select(Mailbox))}
+
+
+def test_plan_writes_each_quota_inside_windows_with_valid_pairs(engine, pool, plan, clock):
+    plans = plan(pool)
+    boxes = _boxes(engine)
+    jobs = _jobs(engine)
+    assert len(jobs) == sum(p.planned for p in plans) > 0
+    assert all(p.shortfall == 0 for p in plans), [p.reason for p in plans if p.shortfall]
+    for p in plans:
+        assert p.planned == p.quota.value  # nothing sent yet: the whole quota is planned
+    windows = {(p.mailbox_id, p.local_date): p for p in plans}
+    by_box_day = Counter((j.mailbox_id, j.local_date) for j in jobs)
+    assert by_box_day == {k: p.planned for k, p in windows.items() if p.planned}
+    key = token_key(TEST_SECRET)
+    for job in jobs:
+        sender, recipient = boxes[job.mailbox_id], boxes[job.recipient_mailbox_id]
+        assert sender.user_id != recipient.user_id and sender.domain != recipient.domain
+        assert job.status is JobStatus.PENDING and job.attempts == 0
+        assert job.scheduled_at >= clock.now()
+        assert job.message_id.endswith(f"@{sender.domain}>")
+        assert is_warmup_message_id(key, job.message_id)
+    # spacing: consecutive sends of one mailbox at least WARMUP_SAME_MAILBOX_DELAY_MIN apart
+    by_box = {}
+    for job in jobs:
+        by_box.setdefault(job.mailbox_id, []).append(job.scheduled_at)
+    for times in by_box.values():
+        assert all(b - a >= timedelta(minutes=2) for a, b in itertools.pairwise(times))
+    with Session(engine) as s:
+        rows = s.scalars(select(DailyQuota)).all()
+    assert {(r.mailbox_id, r.local_date): r.planned for r in rows} == {
+        k: p.planned for k, p in windows.items()
+    }
+
+
+def test_replanning_mid_day_keeps_sent_jobs_and_plans_only_what_is_owed(engine, pool, plan, clock):
+    first = plan(pool)
+    clock.advance(hours=3)
+    now = clock.now()
+    with Session(engine) as s, s.begin():
+        due = s.scalars(select(WarmupJob).where(WarmupJob.scheduled_at < now)).all()
+        for job in due:
+            job.status, job.sent_at, job.attempts = JobStatus.SENT, job.scheduled_at, 1
+        sent = {(j.id, j.message_id) for j in due}
+    assert sent, "three hours in, some slots have passed"
+    second = plan(pool, seed=2)
+    jobs = _jobs(engine)
+    still = {(j.id, j.message_id) for j in jobs if j.status is JobStatus.SENT}
+    assert still == sent  # sent jobs are never touched
+    new = [j for j in jobs if j.status is JobStatus.PENDING]
+    assert all(j.scheduled_at >= now for j in new)
+    quotas = {(p.mailbox_id, p.local_date): p.quota.value for p in first}
+    again = {(p.mailbox_id, p.local_date): p.quota.value for p in second}
+    assert all(again[k] == v for k, v in quotas.items() if k in again)  # a day's quota is stable
+    per_day = Counter((j.mailbox_id, j.local_date) for j in jobs)
+    for key, count in per_day.items():
+        assert count == {**again, **quotas}[key]  # sent + newly planned == quota: nothing twice
+    assert sum(p.sent for p in second) == len(sent)
+
+
+def test_paused_weekend_and_plan_limits_lower_the_quota_with_a_reason(engine, pool, plan, clock):
+    set_state(engine, pool[0], MailboxState.PAUSED, "owner asked", clock)
+    with Session(engine) as s, s.begin():
+        s.execute(update(Mailbox).where(Mailbox.email == pool[1]).values(weekdays_only=True))
+    clock.advance(days=5)  # Saturday 7 March
+    plans = {(p.email, p.local_date.weekday()): p for p in plan(pool)}
+    paused = [p for (email, _), p in plans.items() if email == pool[0]]
+    assert paused and all(p.quota.value == 0 and "owner asked" in p.reason for p in paused)
+    weekend = [p for (email, wd), p in plans.items() if email == pool[1] and wd >= 5]
+    assert weekend and all(p.quota.value == 0 and "weekend" in p.reason for p in weekend)
+    assert not [j for j in _jobs(engine) if j.mailbox_id in {p.mailbox_id for p in paused}]
+
+
+def test_owner_plan_limit_caps_the_days_total(engine, pool, plan, clock):
+    from warmup_dagster.db.models import Plan, User
+
+    with Session(engine) as s, s.begin():
+        tiny = Plan(name="tiny", max_mailboxes=10, daily_send_limit=15, created_at=clock.now())
+        s.add(tiny)
+        s.flush()
+        s.execute(update(User).where(User.name == "owner0").values(plan_id=tiny.id))
+    plans = plan(pool)
+    owner0 = [p for p in plans if "@owner0-" in p.email]
+    per_day = Counter()
+    for p in owner0:
+        per_day[p.local_date] += p.quota.value
+    assert per_day and all(total <= 15 for total in per_day.values())
+    assert any("plan allows" in p.reason for p in owner0)
+
+
+def test_caps_too_small_give_a_shortfall_with_numbers_never_a_broken_cap(engine, pool, plan):
+    env = {"WARMUP_GLOBAL_SENDS_PER_HOUR": "12", "WARMUP_GLOBAL_SENDS_PER_MINUTE": "2",
+           "WARMUP_USER_SENDS_PER_MINUTE": "1", "WARMUP_USER_SENDS_PER_HOUR": "6"}  # fmt: skip
+    plans = plan(pool, env=env)
+    assert sum(p.shortfall for p in plans) > 0
+    assert any("did not fit the window and rate caps" in p.reason for p in plans)
+    jobs = _jobs(engine)
+    per_hour = Counter(int(j.scheduled_at.timestamp()) // 3600 for j in jobs)
+    per_minute = Counter(int(j.scheduled_at.timestamp()) // 60 for j in jobs)
+    assert max(per_hour.values()) <= 12 and max(per_minute.values()) <= 2
+
+
+def test_two_concurrent_plans_of_the_same_mailboxes_plan_once(engine, pool, plan):
+    results, errors = [], []
+
+    def run(seed):
+        try:
+            results.append(plan(pool, seed=seed))
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    quotas = {(p.mailbox_id, p.local_date): p.quota.value for p in results[0]}
+    per_day = Counter((j.mailbox_id, j.local_date) for j in _jobs(engine))
+    assert per_day == {k: v for k, v in quotas.items() if v}
+
+
+def test_daily_mode_leaves_planned_days_alone(engine, pool, plan):
+    plan(pool)
+    before = {(j.id, j.scheduled_at) for j in _jobs(engine)}
+    assert plan(pool, replan=False, seed=5) == []
+    assert {(j.id, j.scheduled_at) for j in _jobs(engine)} == before
