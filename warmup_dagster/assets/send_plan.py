@@ -11,7 +11,7 @@ from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 
 # Mailboxes per planning run: big enough that run start-up is noise, small enough that a run's
 # bookkeeping (one materialization event per partition) finishes in minutes.
-PLAN_BATCH = 10_000
+PLAN_BATCH = 25_000
 
 
 class PlanConfig(dg.Config):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import new_message_id
 from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
-from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota, ramp_value
+from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota
 from warmup_dagster.core.slots import CapLedger, Window, local_day, place_slots, send_window
 from warmup_dagster.db.counting import count_sends_by
 from warmup_dagster.db.engine import exclusive
@@ -32,6 +32,7 @@ from warmup_dagster.settings import Settings
 HORIZON = timedelta(hours=24)
 LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
 RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
+PART = 5_000  # mailbox-days planned together: the memory of a part, not of the whole call
 CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a batch's demand
 LOCK = "warmup-planner"
 
@@ -76,6 +77,51 @@ Order = list[tuple[_Target, DayPlan]]
 Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime]]]
 
 
+class _Shared:
+    """Everything one planning call reads, read before it writes anything.
+
+    The pool, the rate caps' minute counts, each day's inbound counts, the kept jobs and recent
+    pairs of the mailboxes being planned. Reading it all first keeps every query's cost
+    independent of what this call inserts (inside one transaction PostgreSQL's statistics
+    don't see those rows, and a query planned for a small table would scan them again for
+    every part); the state is then kept current in memory.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        now: datetime,
+        targets: list[_Target],
+        rng: random.Random,
+    ) -> None:
+        self.rows = {row.id: row for row in queries.pool_members(conn)}
+        # Candidates are walked from a moving cursor over one shuffle of the pool.
+        self.pool_ids = list(self.rows)
+        rng.shuffle(self.pool_ids)
+        self.cursor = 0
+        self.members: dict[tuple[int, date], Member] = {}
+        self.ledger = CapLedger(
+            settings.global_sends_per_minute,
+            settings.global_sends_per_hour,
+            settings.user_sends_per_minute,
+            settings.user_sends_per_hour,
+        )
+        since, until = now - timedelta(hours=1), now + HORIZON + timedelta(days=1)
+        for _, minute, count in queries.minute_load(conn, since, until, None):
+            self.ledger.add_global(minute, count)
+        users = {t.box.user_id for t in targets}
+        for user, minute, count in queries.minute_load(conn, since, until, users):
+            self.ledger.add_user(user, minute, count)
+        by_day = _ids_by_day(targets)
+        self.kept = queries.kept_jobs(conn, by_day)
+        self.received = {day: queries.inbound_counts(conn, day) for day in by_day}
+        self.recent: dict[date, dict[int, set[int]]] = {
+            day: queries.recent_pairs(conn, ids, day - timedelta(days=RECENT_DAYS), day)
+            for day, ids in by_day.items()
+        }
+
+
 def plan_mailboxes(
     engine: Engine,
     emails: list[str],
@@ -90,7 +136,8 @@ def plan_mailboxes(
 
     With `replan=False` only days that have no plan yet are planned (the daily schedule);
     with `replan=True` (a rerun from the UI) planned days are planned again, idempotently.
-    Unknown addresses are ignored (a partition whose mailbox was deleted).
+    Unknown addresses are ignored (a partition whose mailbox was deleted). After one round of
+    reads, slots, recipients and writes go in parts of `PART` mailbox-days.
     """
     rng = rng or random.Random()
     with exclusive(engine, LOCK) as conn:
@@ -98,38 +145,50 @@ def plan_mailboxes(
         targets = _targets(conn, emails, settings, now, replan)
         if not targets:
             return []
-        by_day: dict[date, list[int]] = defaultdict(list)
-        for t in targets:
-            by_day[t.day].append(t.box.id)
-        queries.delete_pending(conn, by_day)
-        kept = queries.kept_jobs(conn, by_day)
-        plans = _quotas(conn, targets, kept)
-        ledger = _ledger(conn, settings, now, {t.box.user_id for t in targets})
+        queries.delete_pending(conn, _ids_by_day(targets))
+        shared = _Shared(conn, settings, now, targets, rng)
+        plans = _quotas(conn, targets, shared.kept)
         order = list(zip(targets, plans, strict=True))
-        rng.shuffle(order)  # no mailbox of the batch is always first to the free minutes
-        for target, plan in order:
-            busy = [due for _, due in kept.get((target.box.id, target.day), [])]
-            owed = max(0, plan.quota.value - plan.kept)
-            user = target.box.user_id
-            plan.slots = place_slots(
-                owed,
-                target.window,
-                now + LEAD,
-                settings.same_mailbox_delay_min * 60,
-                settings.same_mailbox_delay_max * 60,
-                rng,
-                busy=busy,
-                fits=lambda when, user=user: ledger.fits(user, int(when.timestamp()) // 60),
-                take=lambda when, user=user: ledger.take(user, int(when.timestamp()) // 60),
-            )
-            if len(plan.slots) < owed:
-                plan.notes.append(
-                    f"{owed - len(plan.slots)} of {owed} did not fit the window and rate caps"
-                )
-        members = _members(conn)
-        _pair(conn, order, members, rng)
-        _write(conn, order, members, token_key, now, rng)
+        rng.shuffle(order)  # no mailbox is always first to the free minutes
+        for start in range(0, len(order), PART):
+            part = order[start : start + PART]
+            _place(part, shared, settings, now, rng)
+            _pair(part, shared, rng)
+            _write(conn, part, shared.rows, token_key, now, rng)
     return plans
+
+
+def _ids_by_day(targets: list[_Target]) -> dict[date, list[int]]:
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for t in targets:
+        by_day[t.day].append(t.box.id)
+    return by_day
+
+
+def _place(
+    order: Order, shared: _Shared, settings: Settings, now: datetime, rng: random.Random
+) -> None:
+    """Slots for each mailbox-day, through the shared rate-cap ledger."""
+    ledger = shared.ledger
+    for target, plan in order:
+        busy = [due for _, due in shared.kept.get((target.box.id, target.day), [])]
+        owed = max(0, plan.quota.value - plan.kept)
+        user = target.box.user_id
+        plan.slots = place_slots(
+            owed,
+            target.window,
+            now + LEAD,
+            settings.same_mailbox_delay_min * 60,
+            settings.same_mailbox_delay_max * 60,
+            rng,
+            busy=busy,
+            fits=lambda when, user=user: ledger.fits(user, int(when.timestamp()) // 60),
+            take=lambda when, user=user: ledger.take(user, int(when.timestamp()) // 60),
+        )
+        if len(plan.slots) < owed:
+            plan.notes.append(
+                f"{owed - len(plan.slots)} of {owed} did not fit the window and rate caps"
+            )
 
 
 def _targets(
@@ -202,71 +261,55 @@ def _ramp_settings(row: Mailbox | Row) -> RampSettings:
     )
 
 
-def _ledger(conn: Connection, settings: Settings, now: datetime, user_ids: set[int]) -> CapLedger:
-    ledger = CapLedger(
-        settings.global_sends_per_minute,
-        settings.global_sends_per_hour,
-        settings.user_sends_per_minute,
-        settings.user_sends_per_hour,
-    )
-    since, until = now - timedelta(hours=1), now + HORIZON + timedelta(days=1)
-    for _, minute, count in queries.minute_load(conn, since, until, None):
-        ledger.add_global(minute, count)
-    for user, minute, count in queries.minute_load(conn, since, until, user_ids):
-        ledger.add_user(user, minute, count)
-    return ledger
+def _candidates(shared: _Shared, senders: set[int], demand: int, day: date) -> dict[int, Member]:
+    """The senders plus pool members with room left, holding `CANDIDATE_FACTOR` x the demand.
 
-
-def _members(conn: Connection) -> dict[int, Row]:
-    return {row.id: row for row in queries.pool_members(conn)}
-
-
-def _candidates(
-    rows: dict[int, Row],
-    pool_ids: list[int],
-    senders: set[int],
-    demand: int,
-    day: date,
-    rng: random.Random,
-) -> dict[int, Member]:
-    """The senders plus a random share of the pool holding `CANDIDATE_FACTOR` x the demand.
-
-    In a pool of 100,000 a batch of a few thousand senders needs only part of the pool's
-    inbound capacity; drawing from a random part keeps each batch's work proportional to the
-    batch, and later batches see what earlier ones gave each mailbox (`received`).
+    In a pool of 100,000 a part of a few thousand senders needs only part of the pool's
+    inbound capacity; walking on from where the last part stopped in a shuffled pool keeps
+    each part's work proportional to the part, while inbound stays fair across parts
+    (`received` is shared).
     """
+    received = shared.received[day]
 
-    def member(r: Row) -> Member:
-        capacity = ramp_value(_ramp_settings(r), day)
-        return Member(r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity)
+    def member(member_id: int) -> Member:
+        key = (member_id, day)
+        if key not in shared.members:
+            r = shared.rows[member_id]
+            # capacity: what the mailbox itself sends that day (its quota before day limits)
+            capacity = daily_quota(r.id, _ramp_settings(r), day).value
+            shared.members[key] = Member(
+                r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity
+            )
+        return shared.members[key]
 
-    members = {sender: member(rows[sender]) for sender in senders}
-    rng.shuffle(pool_ids)
-    capacity = 0
-    for member_id in pool_ids:
-        if capacity >= CANDIDATE_FACTOR * demand:
+    members = {sender: member(sender) for sender in senders}
+    pool, room = shared.pool_ids, 0
+    for _ in range(len(pool)):
+        if room >= CANDIDATE_FACTOR * demand:
             break
-        if member_id not in members:
-            members[member_id] = member(rows[member_id])
-        capacity += members[member_id].capacity
+        candidate = member(pool[shared.cursor])
+        shared.cursor = (shared.cursor + 1) % len(pool)
+        left = candidate.capacity - received.get(candidate.id, 0)
+        if left > 0:
+            members[candidate.id] = candidate
+            room += left
     return members
 
 
-def _pair(conn: Connection, order: Order, rows: dict[int, Row], rng: random.Random) -> None:
+def _pair(order: Order, shared: _Shared, rng: random.Random) -> None:
     by_day: dict[date, list[DayPlan]] = defaultdict(list)
     for _, plan in order:
         by_day[plan.local_date].append(plan)
-    pool_ids = list(rows)
     for day, plans in by_day.items():
         # only active mailboxes get slots, and they are all pool members
         demand = [(p.mailbox_id, len(p.slots)) for p in plans if p.slots]
         senders = {sender for sender, _ in demand}
-        members = _candidates(rows, pool_ids, senders, sum(n for _, n in demand), day, rng)
-        recent = queries.recent_pairs(conn, senders, day - timedelta(days=RECENT_DAYS), day)
-        received = queries.inbound_counts(
-            conn, day, None if len(members) == len(rows) else list(members)
-        )
+        members = _candidates(shared, senders, sum(n for _, n in demand), day)
+        received = shared.received[day]
+        recent = shared.recent[day]
         assignment = assign_recipients(demand, members, rng, received=received, recent=recent)
+        for recipients in assignment.recipients.values():
+            received.update(recipients)
         for plan in plans:
             plan.recipients = assignment.recipients.get(plan.mailbox_id, [])
             plan.slots = plan.slots[: len(plan.recipients)]

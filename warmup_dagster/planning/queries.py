@@ -166,19 +166,17 @@ def minute_load(
     return rows
 
 
-def inbound_counts(conn: Connection, day: date, ids: list[int] | None) -> Counter[int]:
-    """Jobs addressed to each mailbox (of `ids`, or all) on local day `day`."""
-    counts: Counter[int] = Counter()
-    for part in [None] if ids is None else chunks(ids):
-        query = (
-            select(WarmupJob.recipient_mailbox_id, func.count())
-            .where(WarmupJob.local_date == day, WarmupJob.recipient_mailbox_id.is_not(None))
-            .group_by(WarmupJob.recipient_mailbox_id)
+def inbound_counts(conn: Connection, day: date) -> Counter[int]:
+    """Jobs addressed to each mailbox on local day `day` (the inbound side of fairness)."""
+    return Counter(
+        dict(
+            conn.execute(
+                select(WarmupJob.recipient_mailbox_id, func.count())
+                .where(WarmupJob.local_date == day, WarmupJob.recipient_mailbox_id.is_not(None))
+                .group_by(WarmupJob.recipient_mailbox_id)
+            ).all()
         )
-        if part is not None:
-            query = query.where(WarmupJob.recipient_mailbox_id.in_(part))
-        counts.update(dict(conn.execute(query).all()))
-    return counts
+    )
 
 
 def recent_pairs(

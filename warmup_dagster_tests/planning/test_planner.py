@@ -148,3 +148,27 @@ def test_daily_mode_leaves_planned_days_alone(engine, pool, plan):
     before = {(j.id, j.scheduled_at) for j in _jobs(engine)}
     assert plan(pool, replan=False, seed=5) == []
     assert {(j.id, j.scheduled_at) for j in _jobs(engine)} == before
+
+
+def test_planning_in_parts_shares_caps_and_inbound_across_parts(engine, pool, plan, monkeypatch):
+    """A call planned in several parts holds the caps and spreads inbound as one part would."""
+    import warmup_dagster.planning.planner as planner
+
+    monkeypatch.setattr(planner, "PART", 3)
+    env = {"WARMUP_GLOBAL_SENDS_PER_MINUTE": "2", "WARMUP_USER_SENDS_PER_MINUTE": "1"}
+    plans = plan(pool, env=env)
+    assert len(plans) > 3 * 2  # really several parts
+    jobs = _jobs(engine)
+    assert len(jobs) == sum(p.planned for p in plans)
+    per_minute = Counter(int(j.scheduled_at.timestamp()) // 60 for j in jobs)
+    per_user_minute = Counter((j.user_id, int(j.scheduled_at.timestamp()) // 60) for j in jobs)
+    assert max(per_minute.values()) <= 2 and max(per_user_minute.values()) <= 1
+    # Fair inbound, on the day every zone shares (a job's day is its sender's local day): no
+    # mailbox receives more than its own quota of the day, plus the one the pairing rules
+    # allow when a sender would otherwise write to the same mailbox twice.
+    day = min(j.local_date for j in jobs)
+    inbound = Counter(j.recipient_mailbox_id for j in jobs if j.local_date == day)
+    quota = {p.mailbox_id: p.quota.value for p in plans if p.local_date == day}
+    assert sum(inbound.values()) > 0
+    for box_id, received in inbound.items():
+        assert received <= quota[box_id] + 1, (box_id, received, quota[box_id])
