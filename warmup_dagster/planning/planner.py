@@ -33,7 +33,8 @@ HORIZON = timedelta(hours=24)
 LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
 RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
 PART = 5_000  # mailbox-days planned together: the memory of a part, not of the whole call
-CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a batch's demand
+CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a part's demand
+WHOLE_POOL = 20_000  # up to this size every member is a candidate (exact fairness)
 LOCK = "warmup-planner"
 
 
@@ -264,7 +265,8 @@ def _ramp_settings(row: Mailbox | Row) -> RampSettings:
 def _candidates(shared: _Shared, senders: set[int], demand: int, day: date) -> dict[int, Member]:
     """The senders plus pool members with room left, holding `CANDIDATE_FACTOR` x the demand.
 
-    In a pool of 100,000 a part of a few thousand senders needs only part of the pool's
+    Pools up to `WHOLE_POOL` are taken whole. In a pool of 100,000 a part of a few thousand
+    senders needs only part of the pool's
     inbound capacity; walking on from where the last part stopped in a shuffled pool keeps
     each part's work proportional to the part, while inbound stays fair across parts
     (`received` is shared).
@@ -284,6 +286,8 @@ def _candidates(shared: _Shared, senders: set[int], demand: int, day: date) -> d
 
     members = {sender: member(sender) for sender in senders}
     pool, room = shared.pool_ids, 0
+    if len(pool) <= WHOLE_POOL:
+        return {**members, **{m: member(m) for m in pool}}
     for _ in range(len(pool)):
         if room >= CANDIDATE_FACTOR * demand:
             break
