@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import clean
+.PHONY: install demo test lint format bench bench-import bench-plan clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,11 +31,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-import
+bench: bench-import bench-plan
 
 bench-import: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_import --rows 100000
+
+bench-plan: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_plan --sizes 1000 10000 100000 --dagster
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

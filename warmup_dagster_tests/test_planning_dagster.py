@@ -18,8 +18,13 @@ from warmup_dagster_tests.planning.conftest import pool  # noqa: F401 - fixture
 
 
 @pytest.fixture
-def instance(tmp_path):
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+def instance(tmp_path, backend, pg_databases):
+    """Dagster's own storage on the same backend as the app database of the test."""
+    overrides = None
+    if backend == "postgres":
+        url = pg_databases.url(pg_databases.create())
+        overrides = {"storage": {"postgres": {"postgres_url": url}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
         yield instance
 
 
