@@ -1,6 +1,6 @@
 """Benchmark: plan a day for 1,000 / 10,000 / 100,000 mailboxes on PostgreSQL.
 
-    python -m benchmarks.bench_plan --sizes 1000 10000 100000 [--dagster]   # make bench-plan adds --dagster
+    python -m benchmarks.bench_plan --sizes 1000 10000 100000 [--dagster]   (make bench-plan)
 
 For each size, in a fresh database: the project's own planning time (`plan_mailboxes` over
 the schedule's batches: loading, computing and writing the jobs) and the process's peak RSS.
