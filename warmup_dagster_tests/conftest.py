@@ -7,7 +7,6 @@ local server); if it can't be reached the tests fail, they are never skipped.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,40 +15,28 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from warmup_dagster.clock import FixedClock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
+from warmup_dagster_tests.pgserver import PG_ADMIN_URL, admin_connection, database_url
 
-PG_ADMIN_URL = os.environ.get(
-    "WARMUP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 TEST_SECRET = "test-secret-key-not-for-production"
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 
 def _pg_admin() -> psycopg2.extensions.connection:
-    url = make_url(PG_ADMIN_URL)
     try:
-        conn = psycopg2.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname=url.database,
-            connect_timeout=5,
-        )
+        return admin_connection()
     except psycopg2.OperationalError as exc:
         pytest.fail(
             f"PostgreSQL is required and unreachable at {PG_ADMIN_URL} "
             f"(set WARMUP_TEST_POSTGRES_URL or run `make test`, which starts it): {exc}",
             pytrace=False,
         )
-    conn.autocommit = True
-    return conn
 
 
 class PostgresDatabases:
@@ -60,7 +47,7 @@ class PostgresDatabases:
         self.created: list[str] = []
 
     def url(self, name: str) -> str:
-        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        return database_url(name)
 
     def create(self, template: str | None = None) -> str:
         name = f"{self.prefix}_{len(self.created)}"
