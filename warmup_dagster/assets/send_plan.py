@@ -6,7 +6,8 @@ import dagster as dg
 from pydantic import Field
 
 from warmup_dagster.partitions import mailbox_partitions
-from warmup_dagster.planning.planner import DayPlan, plan_mailboxes
+from warmup_dagster.planning.model import DayPlan
+from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 
 # Mailboxes per planning run: big enough that run start-up is noise, small enough that a run's

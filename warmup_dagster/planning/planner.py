@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,66 +19,26 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import new_message_id
-from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
-from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota
-from warmup_dagster.core.slots import CapLedger, Window, local_day, place_slots, send_window
+from warmup_dagster.core.pairing import Member
+from warmup_dagster.core.ramp import daily_quota
+from warmup_dagster.core.slots import CapLedger, local_day, place_slots, send_window
 from warmup_dagster.db.counting import count_sends_by
 from warmup_dagster.db.engine import exclusive
-from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, MailboxState
+from warmup_dagster.db.models import JobKind, JobStatus, MailboxState
 from warmup_dagster.planning import queries
+from warmup_dagster.planning.model import DayPlan, Kept, Order, Target, ramp_settings
+from warmup_dagster.planning.recipients import pair_recipients
 from warmup_dagster.settings import Settings
 
 HORIZON = timedelta(hours=24)
 LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
 RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
 PART = 5_000  # mailbox-days planned together: the memory of a part, not of the whole call
-CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a part's demand
-WHOLE_POOL = 20_000  # up to this size every member is a candidate (exact fairness)
 LOCK = "warmup-planner"
 
 
-@dataclass
-class DayPlan:
-    """What planning decided for one mailbox on one local day."""
-
-    mailbox_id: int
-    email: str
-    local_date: date
-    quota: Quota
-    kept: int = 0
-    sent: int = 0
-    slots: list[datetime] = field(default_factory=list)
-    recipients: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def planned(self) -> int:
-        return len(self.recipients)
-
-    @property
-    def shortfall(self) -> int:
-        return max(0, self.quota.value - self.kept - self.planned)
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(r for r in [self.quota.reason, *self.notes] if r)
-
-
-@dataclass
-class _Target:
-    box: Mailbox
-    plan_limit: int
-    day: date
-    timezone: str
-    window: Window
-
-
-Order = list[tuple[_Target, DayPlan]]
-Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime]]]
-
-
-class _Shared:
-    """Everything one planning call reads, read before it writes anything.
+class Shared:
+    """Everything one planning call reads, read before it writes anything (see `recipients`).
 
     The pool, the rate caps' minute counts, each day's inbound counts, the kept jobs and recent
     pairs of the mailboxes being planned. Reading it all first keeps every query's cost
@@ -93,7 +52,7 @@ class _Shared:
         conn: Connection,
         settings: Settings,
         now: datetime,
-        targets: list[_Target],
+        targets: list[Target],
         rng: random.Random,
     ) -> None:
         self.rows = {row.id: row for row in queries.pool_members(conn)}
@@ -147,19 +106,19 @@ def plan_mailboxes(
         if not targets:
             return []
         queries.delete_pending(conn, _ids_by_day(targets))
-        shared = _Shared(conn, settings, now, targets, rng)
+        shared = Shared(conn, settings, now, targets, rng)
         plans = _quotas(conn, targets, shared.kept)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes
         for start in range(0, len(order), PART):
             part = order[start : start + PART]
             _place(part, shared, settings, now, rng)
-            _pair(part, shared, rng)
+            pair_recipients(part, shared, rng)
             _write(conn, part, shared.rows, token_key, now, rng)
     return plans
 
 
-def _ids_by_day(targets: list[_Target]) -> dict[date, list[int]]:
+def _ids_by_day(targets: list[Target]) -> dict[date, list[int]]:
     by_day: dict[date, list[int]] = defaultdict(list)
     for t in targets:
         by_day[t.day].append(t.box.id)
@@ -167,7 +126,7 @@ def _ids_by_day(targets: list[_Target]) -> dict[date, list[int]]:
 
 
 def _place(
-    order: Order, shared: _Shared, settings: Settings, now: datetime, rng: random.Random
+    order: Order, shared: Shared, settings: Settings, now: datetime, rng: random.Random
 ) -> None:
     """Slots for each mailbox-day, through the shared rate-cap ledger."""
     ledger = shared.ledger
@@ -194,7 +153,7 @@ def _place(
 
 def _targets(
     conn: Connection, emails: list[str], settings: Settings, now: datetime, replan: bool
-) -> list[_Target]:
+) -> list[Target]:
     targets = []
     for box, plan_limit in queries.batch_mailboxes(conn, emails):
         timezone = box.timezone or settings.send_window_timezone
@@ -204,14 +163,14 @@ def _targets(
                 day, timezone, settings.send_window_start_hour, settings.send_window_end_hour
             )
             if window.end > now and window.start < now + HORIZON:
-                targets.append(_Target(box, plan_limit, day, timezone, window))
+                targets.append(Target(box, plan_limit, day, timezone, window))
     if not replan and targets:
         done = queries.planned_days(conn, {t.box.id for t in targets}, {t.day for t in targets})
         targets = [t for t in targets if (t.box.id, t.day) not in done]
     return targets
 
 
-def _quotas(conn: Connection, targets: list[_Target], kept: Kept) -> list[DayPlan]:
+def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan]:
     """Each target's quota, with the owner's plan limit shared across the batch."""
     remaining: dict[tuple[int, date, str], int] = {}
     groups: dict[tuple[date, str], set[int]] = defaultdict(set)
@@ -234,7 +193,7 @@ def _quotas(conn: Connection, targets: list[_Target], kept: Kept) -> list[DayPla
         kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
         quota = daily_quota(
             box.id,
-            _ramp_settings(box),
+            ramp_settings(box),
             t.day,
             active=box.state == MailboxState.ACTIVE,
             inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
@@ -249,79 +208,6 @@ def _quotas(conn: Connection, targets: list[_Target], kept: Kept) -> list[DayPla
         remaining[key] -= max(0, quota.value - plan.kept)
         plans.append(plan)
     return plans
-
-
-def _ramp_settings(row: Mailbox | Row) -> RampSettings:
-    return RampSettings(
-        daily_limit=row.daily_limit,
-        ramp_start=row.ramp_start,
-        ramp_step=row.ramp_step,
-        warmup_start_date=row.warmup_start_date,
-        # pool members are recipients: they may receive on any day
-        weekdays_only=getattr(row, "weekdays_only", False),
-    )
-
-
-def _candidates(shared: _Shared, senders: set[int], demand: int, day: date) -> dict[int, Member]:
-    """The senders plus pool members with room left, holding `CANDIDATE_FACTOR` x the demand.
-
-    Pools up to `WHOLE_POOL` are taken whole. In a pool of 100,000 a part of a few thousand
-    senders needs only part of the pool's
-    inbound capacity; walking on from where the last part stopped in a shuffled pool keeps
-    each part's work proportional to the part, while inbound stays fair across parts
-    (`received` is shared).
-    """
-    received = shared.received[day]
-
-    def member(member_id: int) -> Member:
-        key = (member_id, day)
-        if key not in shared.members:
-            r = shared.rows[member_id]
-            # capacity: what the mailbox itself sends that day (its quota before day limits)
-            capacity = daily_quota(r.id, _ramp_settings(r), day).value
-            shared.members[key] = Member(
-                r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity
-            )
-        return shared.members[key]
-
-    members = {sender: member(sender) for sender in senders}
-    pool, room = shared.pool_ids, 0
-    if len(pool) <= WHOLE_POOL:
-        return {**members, **{m: member(m) for m in pool}}
-    for _ in range(len(pool)):
-        if room >= CANDIDATE_FACTOR * demand:
-            break
-        candidate = member(pool[shared.cursor])
-        shared.cursor = (shared.cursor + 1) % len(pool)
-        left = candidate.capacity - received.get(candidate.id, 0)
-        if left > 0:
-            members[candidate.id] = candidate
-            room += left
-    return members
-
-
-def _pair(order: Order, shared: _Shared, rng: random.Random) -> None:
-    by_day: dict[date, list[DayPlan]] = defaultdict(list)
-    for _, plan in order:
-        by_day[plan.local_date].append(plan)
-    for day, plans in by_day.items():
-        # only active mailboxes get slots, and they are all pool members
-        demand = [(p.mailbox_id, len(p.slots)) for p in plans if p.slots]
-        senders = {sender for sender, _ in demand}
-        members = _candidates(shared, senders, sum(n for _, n in demand), day)
-        received = shared.received[day]
-        recent = shared.recent[day]
-        assignment = assign_recipients(demand, members, rng, received=received, recent=recent)
-        for recipients in assignment.recipients.values():
-            received.update(recipients)
-        for plan in plans:
-            plan.recipients = assignment.recipients.get(plan.mailbox_id, [])
-            plan.slots = plan.slots[: len(plan.recipients)]
-            if plan.mailbox_id in assignment.unassigned:
-                plan.notes.append(
-                    f"{assignment.unassigned[plan.mailbox_id]} had no eligible recipient "
-                    "(other owner, other domain)"
-                )
 
 
 JOB_COLUMNS = (
