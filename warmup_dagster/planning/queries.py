@@ -231,7 +231,7 @@ class JobWriter:
             )
             return
         if self.convert is None:  # only enums and dates need converting; found once
-            self.convert = [_copy_converter(value) for value in rows[0]]
+            self.convert = _copy_converters(rows[0])
         buffer = io.StringIO()
         convert = self.convert
         csv.writer(buffer).writerows(
@@ -262,13 +262,29 @@ class JobWriter:
                 self.cursor.close()
 
 
-def _copy_converter(value: Any) -> Callable[[Any], str] | None:
-    """How a value is written for PostgreSQL's CSV COPY (None, an empty field, is NULL)."""
-    if isinstance(value, enum.Enum):
-        return lambda v: v.name
-    if isinstance(value, datetime | date):
-        return lambda v: v.isoformat()
-    return None
+def _copy_converters(first_row: tuple) -> list[Callable[[Any], str] | None]:
+    """How each column is written for PostgreSQL's CSV COPY (None, an empty field, is NULL).
+
+    Enums by name, dates and times in ISO form. Times repeat within a row (slot and due time,
+    created and updated), so one converter shared by the time columns remembers its last value.
+    """
+    last: list[Any] = [None, ""]
+
+    def timestamp(value: datetime) -> str:
+        if value is not last[0]:
+            last[0], last[1] = value, value.isoformat()
+        return last[1]
+
+    def converter(value: Any) -> Callable[[Any], str] | None:
+        if isinstance(value, enum.Enum):
+            return lambda v: v.name
+        if isinstance(value, datetime):
+            return timestamp
+        if isinstance(value, date):
+            return lambda v: v.isoformat()
+        return None
+
+    return [converter(value) for value in first_row]
 
 
 def replace_daily_quotas(conn: Connection, rows: list[dict[str, Any]]) -> None:
