@@ -21,7 +21,13 @@ from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import new_message_id
 from warmup_dagster.core.pairing import Member
 from warmup_dagster.core.ramp import daily_quota
-from warmup_dagster.core.slots import CapLedger, local_day, place_slots, send_window
+from warmup_dagster.core.slots import (
+    CapLedger,
+    epoch_minute,
+    local_day,
+    place_slots,
+    send_window,
+)
 from warmup_dagster.db.counting import count_sends_by
 from warmup_dagster.db.engine import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, MailboxState
@@ -142,8 +148,8 @@ def _place(
             settings.same_mailbox_delay_max * 60,
             rng,
             busy=busy,
-            fits=lambda when, user=user: ledger.fits(user, int(when.timestamp()) // 60),
-            take=lambda when, user=user: ledger.take(user, int(when.timestamp()) // 60),
+            fits=lambda when, user=user: ledger.fits(user, epoch_minute(when)),
+            take=lambda when, user=user: ledger.take(user, epoch_minute(when)),
         )
         if len(plan.slots) < owed:
             plan.notes.append(
