@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from warmup_dagster.db.models import ClockAnchor
 from warmup_dagster.settings import Settings
 
 
@@ -81,8 +82,6 @@ def clock_from_settings(settings: Settings, engine: Engine) -> Clock:
     The first process to ask records the anchor in `clock_anchors`; later ones read it back, so
     all agree. Changing either variable starts a new anchor.
     """
-    from warmup_dagster.db.models import ClockAnchor
-
     if settings.clock_speed == 1.0 and settings.clock_start is None:
         return RealClock()
     start = settings.clock_start.isoformat() if settings.clock_start else "now"

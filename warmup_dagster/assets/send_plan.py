@@ -91,7 +91,6 @@ def _attach_partition_metadata(
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=PLAN_BATCH),
     group_name="planning",
     kinds={"sql"},
-    tags={"warmup/role": "planner"},
 )
 def send_plan(
     context: dg.AssetExecutionContext,

@@ -59,6 +59,7 @@ class Shared:
         settings: Settings,
         now: datetime,
         targets: list[Target],
+        by_day: dict[date, list[int]],
         rng: random.Random,
     ) -> None:
         self.rows = {row.id: row for row in queries.pool_members(conn)}
@@ -74,12 +75,11 @@ class Shared:
             settings.user_sends_per_hour,
         )
         since, until = now - timedelta(hours=1), now + HORIZON + timedelta(days=1)
-        for _, minute, count in queries.minute_load(conn, since, until, None):
+        for minute, count in queries.minute_load(conn, since, until):
             self.ledger.add_global(minute, count)
         users = {t.box.user_id for t in targets}
-        for user, minute, count in queries.minute_load(conn, since, until, users):
+        for user, minute, count in queries.user_minute_load(conn, since, until, users):
             self.ledger.add_user(user, minute, count)
-        by_day = _ids_by_day(targets)
         self.kept = queries.kept_jobs(conn, by_day)
         self.received = {day: queries.inbound_counts(conn, day) for day in by_day}
         self.recent: dict[date, dict[int, set[int]]] = {
@@ -111,8 +111,9 @@ def plan_mailboxes(
         targets = _targets(conn, emails, settings, now, replan)
         if not targets:
             return []
-        queries.delete_pending(conn, _ids_by_day(targets))
-        shared = Shared(conn, settings, now, targets, rng)
+        by_day = _ids_by_day(targets)
+        queries.delete_pending(conn, by_day)
+        shared = Shared(conn, settings, now, targets, by_day, rng)
         plans = _quotas(conn, targets, shared.kept)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes

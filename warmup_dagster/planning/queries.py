@@ -6,7 +6,7 @@ import csv
 import enum
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -38,7 +38,8 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def epoch_minute(conn: Connection, column: Any) -> ColumnElement[int]:
+def _minute_sql(conn: Connection, column: Any) -> ColumnElement[int]:
+    """The epoch minute of a time column, in SQL (`core.slots.epoch_minute` in Python)."""
     if conn.dialect.name == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / 60), Integer)
     return cast(func.strftime("%s", column), Integer) / 60
@@ -130,12 +131,7 @@ def queued_by_user(
             dict(
                 conn.execute(
                     select(WarmupJob.user_id, func.count())
-                    .where(
-                        WarmupJob.user_id.in_(part),
-                        WarmupJob.status.in_(QUEUED),
-                        WarmupJob.due_at >= since,
-                        WarmupJob.due_at < until,
-                    )
+                    .where(WarmupJob.user_id.in_(part), *_queued_between(since, until))
                     .group_by(WarmupJob.user_id)
                 ).all()
             )
@@ -143,23 +139,27 @@ def queued_by_user(
     return counts
 
 
-def minute_load(
-    conn: Connection, since: datetime, until: datetime, user_ids: Collection[int] | None
-) -> Iterable[tuple[int, int, int]]:
-    """(user id, epoch minute, jobs) of queued jobs in `[since, until)`.
+def _queued_between(since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (WarmupJob.status.in_(QUEUED), WarmupJob.due_at >= since, WarmupJob.due_at < until)
 
-    With `user_ids=None`, one row per minute for everybody (user id -1).
-    """
-    minute = epoch_minute(conn, WarmupJob.due_at)
-    where = (WarmupJob.status.in_(QUEUED), WarmupJob.due_at >= since, WarmupJob.due_at < until)
-    if user_ids is None:
-        query = select(minute, func.count()).where(*where).group_by(minute)
-        return [(-1, m, n) for m, n in conn.execute(query)]
+
+def minute_load(conn: Connection, since: datetime, until: datetime) -> list[tuple[int, int]]:
+    """(epoch minute, jobs) of everybody's queued jobs due in `[since, until)`."""
+    minute = _minute_sql(conn, WarmupJob.due_at)
+    query = select(minute, func.count()).where(*_queued_between(since, until)).group_by(minute)
+    return [(m, n) for m, n in conn.execute(query)]
+
+
+def user_minute_load(
+    conn: Connection, since: datetime, until: datetime, user_ids: Collection[int]
+) -> list[tuple[int, int, int]]:
+    """(user id, epoch minute, jobs) of these users' queued jobs due in `[since, until)`."""
+    minute = _minute_sql(conn, WarmupJob.due_at)
     rows: list[tuple[int, int, int]] = []
     for part in chunks(list(user_ids)):
         query = (
             select(WarmupJob.user_id, minute, func.count())
-            .where(*where, WarmupJob.user_id.in_(part))
+            .where(*_queued_between(since, until), WarmupJob.user_id.in_(part))
             .group_by(WarmupJob.user_id, minute)
         )
         rows += [(u, m, n) for u, m, n in conn.execute(query)]
