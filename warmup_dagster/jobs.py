@@ -5,6 +5,10 @@ from collections.abc import Sequence
 import dagster as dg
 
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
+from warmup_dagster.ops import send_due_mail
+
+# Run tag by which dagster.yaml's run queue limits sender and planner runs.
+ROLE_TAG = "warmup/role"
 
 # Dagster's tags for one run over a range of partitions (in the definition's key order).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -13,7 +17,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 plan_job = dg.define_asset_job(
     "plan_mailboxes",
     selection=[send_plan],
-    tags={"warmup/role": "planner"},
+    tags={ROLE_TAG: "planner"},
     description="Plan send jobs for a range of mailbox partitions (one run, many mailboxes).",
 )
 
@@ -36,3 +40,9 @@ def plan_range_requests(
         )
         for start in range(0, len(keys), batch)
     ]
+
+
+@dg.job(name="send_mail", tags={ROLE_TAG: "sender"})
+def send_job() -> None:
+    """Send due mail: one sender run, launched by the dispatch sensor."""
+    send_due_mail()

@@ -71,6 +71,13 @@ def _instant(raw: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _readable_file(raw: str) -> str:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("is not a readable file")
+    return str(path.resolve())
+
+
 def normalize_database_url(raw: str) -> str:
     """Return a SQLAlchemy URL for SQLite or PostgreSQL (psycopg2), or raise ValueError.
 
@@ -112,6 +119,12 @@ class Settings:
     send_window_start_hour: int = 6
     send_window_end_hour: int = 22
     send_window_timezone: str = "UTC"
+    send_max_attempts: int = 5
+    send_retry_base_seconds: float = 60.0
+    smtp_timeout_seconds: float = 30.0
+    send_lease_seconds: int = 600
+    sender_run_max_seconds: int = 900
+    smtp_ca_file: str = ""
     database_url: str = ""
     clock_speed: float = 1.0
     clock_start: datetime | None = None
@@ -135,6 +148,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "send_window_start_hour": _hour,
     "send_window_end_hour": _hour,
     "send_window_timezone": _timezone,
+    "send_max_attempts": _positive_int,
+    "send_retry_base_seconds": _positive_float,
+    "smtp_timeout_seconds": _positive_float,
+    "send_lease_seconds": _positive_int,
+    "sender_run_max_seconds": _positive_int,
+    "smtp_ca_file": _readable_file,
     "database_url": normalize_database_url,
     "clock_speed": _positive_float,
     "clock_start": _instant,
@@ -167,6 +186,12 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
                 f"WARMUP_USER_SENDS_PER_{unit.upper()} ({user}) is above "
                 f"WARMUP_GLOBAL_SENDS_PER_{unit.upper()} ({total})"
             )
+    if values["send_lease_seconds"] <= 2 * values["smtp_timeout_seconds"]:
+        errors.append(
+            f"WARMUP_SEND_LEASE_SECONDS ({values['send_lease_seconds']}) must be more than twice "
+            f"WARMUP_SMTP_TIMEOUT_SECONDS ({values['smtp_timeout_seconds']}): a claimed job must "
+            "not be reclaimed while it is still being sent"
+        )
     if values["global_sends_per_minute"] > values["global_sends_per_hour"]:
         errors.append("WARMUP_GLOBAL_SENDS_PER_MINUTE is above WARMUP_GLOBAL_SENDS_PER_HOUR")
     return errors

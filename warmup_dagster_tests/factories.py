@@ -68,10 +68,15 @@ def add_mailbox(
 
 
 def add_job(
-    session: Session, box: Mailbox, to: Mailbox, at: datetime, status: JobStatus
+    session: Session,
+    box: Mailbox,
+    to: Mailbox,
+    at: datetime,
+    status: JobStatus,
+    **overrides: object,
 ) -> WarmupJob:
     n = next(_seq)
-    job = WarmupJob(
+    values: dict[str, object] = dict(
         kind=JobKind.SEND,
         mailbox_id=box.id,
         user_id=box.user_id,
@@ -89,6 +94,8 @@ def add_job(
         created_at=at,
         updated_at=at,
     )
+    values.update(overrides)
+    job = WarmupJob(**values)
     session.add(job)
     session.flush()
     return job

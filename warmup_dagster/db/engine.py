@@ -49,16 +49,23 @@ def make_engine(url: str) -> Engine:
 
 
 @contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; on SQLite it takes the write lock at BEGIN (see `make_engine`)."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
 def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
     """A transaction that holds the lock `name` until it ends, across processes and machines.
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite: the database's write lock, taken at
     BEGIN (there is only one writer anyway).
     """
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                key = zlib.crc32(name.encode())
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-            yield conn
+    with writing(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            key = zlib.crc32(name.encode())
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        yield conn

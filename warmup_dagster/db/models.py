@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from warmup_dagster.core.admission import Scope
+
 # Explicit constraint names keep migrations identical on both databases.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -159,6 +161,8 @@ class Mailbox(Base):
     # Health (the receiving side) lowers this below 1 to slow a struggling mailbox down.
     throttle: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     throttle_reason: Mapped[str | None] = mapped_column(Text)
+    # Sends the receiving server refused for good (5xx): counted against the mailbox's health.
+    hard_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     daily_limit: Mapped[int] = mapped_column(Integer)
     ramp_start: Mapped[int] = mapped_column(Integer)
     ramp_step: Mapped[int] = mapped_column(Integer)
@@ -259,6 +263,9 @@ class SendLog(Base):
     smtp_reply: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(128))
+    # When the attempt was admitted under the caps (they count it in that minute); None for
+    # entries written before sending existed.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -289,6 +296,23 @@ class DailyQuota(Base):
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_daily_quotas_local_date", "local_date"),)
+
+
+class SendCounter(Base):
+    """Sends admitted per cap and period: how every send-time cap is held across sender runs.
+
+    One row per `(scope, period, subject_id)` (see `core.admission`): the global and per-user
+    counts per minute and per hour, and per user and per mailbox per local day. A claim reads
+    and raises them in the transaction that claims the jobs; day counts are given back when an
+    attempt does not end in a send. The send log stays the record of what was sent.
+    """
+
+    __tablename__ = "send_counters"
+
+    scope: Mapped[Scope] = mapped_column(_enum(Scope, "scope"), primary_key=True)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
 
 
 class ClockAnchor(Base):

@@ -8,7 +8,16 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import Base
 
-TABLES = {"plans", "users", "mailboxes", "warmup_jobs", "send_log", "clock_anchors", "daily_quotas"}
+TABLES = {
+    "plans",
+    "users",
+    "mailboxes",
+    "warmup_jobs",
+    "send_log",
+    "clock_anchors",
+    "daily_quotas",
+    "send_counters",
+}
 
 
 def _tables(url: str) -> set[str]:

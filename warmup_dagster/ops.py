@@ -1,0 +1,32 @@
+"""Ops: the sender op, the worker of the send queue."""
+
+import socket
+
+import dagster as dg
+
+from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
+from warmup_dagster.sending.worker import Sender
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def send_due_mail(
+    context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
+):
+    """Sends due warmup mail until nothing is due or the run's time is up.
+
+    Claims due jobs in batches within every rate cap, sends them over SMTP with up to
+    `WARMUP_WORKER_CONCURRENCY` sessions at once, and records outcomes in batches. Per-email
+    detail is in the send log, not in Dagster: the run's metadata sums it up.
+    """
+    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
+    sender = Sender(
+        warmup_db.engine,
+        warmup_db.clock,
+        warmup_db.settings,
+        warmup_secrets.cipher,
+        worker_id,
+        log=context.log,
+    )
+    summary = sender.run()
+    context.log.info(f"sender {worker_id} done: {summary.metadata()}")
+    yield dg.Output(None, metadata=summary.metadata())

@@ -1,0 +1,554 @@
+"""The send queue's SQL, in one place: claim due jobs within every cap, record outcomes.
+
+A claim is one transaction under the `warmup-send-claim` lock (an advisory lock on PostgreSQL,
+the write lock on SQLite): it selects due jobs `FOR UPDATE SKIP LOCKED`, reads the counters
+of every cap they touch, lets `core.admission.admit` decide, and in the same transaction marks
+the admitted jobs PROCESSING with a lease, moves deferred ones to when they may go, fails
+refused ones and raises the counters. Serial claims make the caps exact across any number of
+sender runs on any number of machines; the lock is held for a few milliseconds per batch.
+
+Outcomes are written in batches: one transaction per batch of results, not per email.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from warmup_dagster.core.admission import (
+    Candidate,
+    CounterKey,
+    Decision,
+    Limits,
+    Scope,
+    admit,
+    counter_keys,
+    day_keys,
+)
+from warmup_dagster.core.delivery import Outcome, RetryPolicy
+from warmup_dagster.db.engine import exclusive, writing
+from warmup_dagster.db.models import (
+    DailyQuota,
+    JobKind,
+    JobStatus,
+    Mailbox,
+    MailboxState,
+    Plan,
+    SendCounter,
+    SendLog,
+    User,
+    WarmupJob,
+)
+from warmup_dagster.settings import Settings
+
+CLAIM_LOCK = "warmup-send-claim"
+CLAIMABLE = (JobStatus.PENDING, JobStatus.RETRY)
+# Keep minute and hour counters this long, day counters a week: enough for any report.
+KEEP_MINUTES = 2 * 24 * 60
+KEEP_DAYS = 7
+
+_JOB = WarmupJob.__table__.c
+_COUNTER = SendCounter.__table__
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        global_per_minute=settings.global_sends_per_minute,
+        global_per_hour=settings.global_sends_per_hour,
+        user_per_minute=settings.user_sends_per_minute,
+        user_per_hour=settings.user_sends_per_hour,
+        min_spacing=timedelta(minutes=settings.same_mailbox_delay_min),
+        window_start_hour=settings.send_window_start_hour,
+        window_end_hour=settings.send_window_end_hour,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """An admitted job with what the sender needs; content is composed after the claim."""
+
+    candidate: Candidate
+    claimed_at: datetime
+    kind: JobKind
+    attempt: int
+    sender: str
+    recipient: str
+    message_id: str
+    content_seed: int
+    subject: str | None
+    body: str | None
+    in_reply_to: str | None
+    references: str | None
+    smtp: tuple[Any, ...]  # host, port, security, username, encrypted password
+
+
+@dataclass
+class Claim:
+    """What one claim did."""
+
+    now: datetime
+    candidates: int = 0
+    jobs: list[ClaimedJob] = field(default_factory=list)
+    deferred: int = 0
+    refused: int = 0
+    reclaimed: int = 0
+    blocked_until: datetime | None = None
+
+
+def _due(now: datetime) -> Any:
+    return (
+        select(
+            WarmupJob.id,
+            WarmupJob.kind,
+            WarmupJob.mailbox_id,
+            WarmupJob.user_id,
+            WarmupJob.local_date,
+            WarmupJob.status,
+            WarmupJob.attempts,
+            WarmupJob.recipient_email,
+            WarmupJob.message_id,
+            WarmupJob.content_seed,
+            WarmupJob.subject,
+            WarmupJob.body,
+            WarmupJob.in_reply_to,
+            WarmupJob.references,
+            Mailbox.email,
+            Mailbox.timezone,
+            Mailbox.smtp_host,
+            Mailbox.smtp_port,
+            Mailbox.smtp_security,
+            Mailbox.smtp_username,
+            Mailbox.smtp_password_enc,
+        )
+        .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+        .where(Mailbox.state == MailboxState.ACTIVE)
+    )
+
+
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    return (WarmupJob.status.in_(CLAIMABLE), WarmupJob.due_at <= now)
+
+
+def _expired(now: datetime) -> tuple[Any, ...]:
+    return (WarmupJob.status == JobStatus.PROCESSING, WarmupJob.lease_expires_at < now)
+
+
+def claim(engine: Engine, settings: Settings, now_fn: Any, worker_id: str, limit: int) -> Claim:
+    """Claim up to `limit` due jobs for `worker_id` within every cap (see the module docstring).
+
+    Jobs whose lease ran out (their sender died) are reclaimed first.
+    """
+    with exclusive(engine, CLAIM_LOCK) as conn:
+        # "now" inside the lock: successive claims see increasing times.
+        now: datetime = now_fn()
+        lock = {"of": WarmupJob, "skip_locked": True}
+        rows = list(
+            conn.execute(_due(now).where(*_expired(now)).limit(limit).with_for_update(**lock))
+        )
+        if len(rows) < limit:
+            rows += conn.execute(
+                _due(now)
+                .where(*_claimable(now))
+                .order_by(WarmupJob.due_at)
+                .limit(limit - len(rows))
+                .with_for_update(**lock)
+            )
+        result = Claim(now=now, candidates=len(rows))
+        if not rows:
+            return result
+        default_tz = settings.send_window_timezone
+        candidates = [
+            Candidate(
+                job_id=r.id,
+                mailbox_id=r.mailbox_id,
+                user_id=r.user_id,
+                local_date=r.local_date,
+                timezone=r.timezone or default_tz,
+                counts_toward_quota=r.kind == JobKind.SEND,
+                reclaimed=r.status == JobStatus.PROCESSING,
+            )
+            for r in rows
+        ]
+        decision = admit(
+            candidates,
+            now,
+            limits_from(settings),
+            _counts(conn, candidates, now),
+            _last_claimed(conn, candidates),
+            _quotas(conn, candidates),
+            _plan_limits(conn, {c.user_id for c in candidates}),
+        )
+        _apply(conn, decision, now, worker_id, settings.send_lease_seconds)
+        by_id = {r.id: r for r in rows}
+        result.jobs = [_claimed(c, now, by_id[c.job_id]) for c in decision.admitted]
+        result.deferred = len(decision.deferred)
+        result.refused = len(decision.refused)
+        result.reclaimed = sum(1 for c in decision.admitted if c.reclaimed)
+        result.blocked_until = decision.blocked_until
+        return result
+
+
+def _claimed(c: Candidate, now: datetime, r: Any) -> ClaimedJob:
+    return ClaimedJob(
+        candidate=c,
+        claimed_at=now,
+        kind=r.kind,
+        attempt=r.attempts + 1,
+        sender=r.email,
+        recipient=r.recipient_email,
+        message_id=r.message_id,
+        content_seed=r.content_seed,
+        subject=r.subject,
+        body=r.body,
+        in_reply_to=r.in_reply_to,
+        references=r.references,
+        smtp=(r.smtp_host, r.smtp_port, r.smtp_security, r.smtp_username, r.smtp_password_enc),
+    )
+
+
+def _counts(conn: Connection, candidates: list[Candidate], now: datetime) -> dict[CounterKey, int]:
+    keys = {key for c in candidates for key in (*counter_keys(c, now), *day_keys(c))}
+    columns = (_COUNTER.c.scope, _COUNTER.c.subject_id, _COUNTER.c.period)
+    found: dict[CounterKey, int] = {}
+    ordered = list(keys)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        query = select(*columns, _COUNTER.c.used).where(tuple_(*columns).in_(chunk))
+        for scope, subject, period, used in conn.execute(query):
+            found[scope, subject, period] = used
+    return found
+
+
+def _last_claimed(conn: Connection, candidates: list[Candidate]) -> dict[int, datetime]:
+    """Per mailbox, when any of its jobs was last claimed (the spacing's reference)."""
+    since = min(c.local_date for c in candidates) - timedelta(days=1)
+    query = (
+        select(WarmupJob.mailbox_id, func.max(WarmupJob.picked_at))
+        .where(
+            WarmupJob.mailbox_id.in_({c.mailbox_id for c in candidates}),
+            WarmupJob.local_date >= since,
+        )
+        .group_by(WarmupJob.mailbox_id)
+    )
+    return {box: at for box, at in conn.execute(query) if at is not None}
+
+
+def _quotas(conn: Connection, candidates: list[Candidate]) -> dict[tuple[int, date], int]:
+    pairs = {(c.mailbox_id, c.local_date) for c in candidates if c.counts_toward_quota}
+    if not pairs:
+        return {}
+    query = select(DailyQuota.mailbox_id, DailyQuota.local_date, DailyQuota.quota).where(
+        DailyQuota.mailbox_id.in_({box for box, _ in pairs}),
+        DailyQuota.local_date.in_({day for _, day in pairs}),
+    )
+    return {(box, day): quota for box, day, quota in conn.execute(query)}
+
+
+def _plan_limits(conn: Connection, users: set[int]) -> dict[int, int]:
+    query = (
+        select(User.id, Plan.daily_send_limit)
+        .join(Plan, Plan.id == User.plan_id)
+        .where(User.id.in_(users))
+    )
+    return dict(conn.execute(query).all())
+
+
+def _apply(
+    conn: Connection, decision: Decision, now: datetime, worker_id: str, lease_seconds: int
+) -> None:
+    if decision.admitted:
+        conn.execute(
+            update(WarmupJob)
+            .where(WarmupJob.id.in_([c.job_id for c in decision.admitted]))
+            .values(
+                status=JobStatus.PROCESSING,
+                picked_at=now,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                worker_id=worker_id,
+                attempts=WarmupJob.attempts + 1,
+                updated_at=now,
+            )
+        )
+    deltas = Counter(decision.taken)
+    if decision.deferred:
+        _defer(conn, decision.deferred, now)
+        for c, _, _ in decision.deferred:
+            if c.reclaimed:
+                deltas.subtract(day_keys(c))
+    if decision.refused:
+        conn.execute(
+            update(WarmupJob.__table__)
+            .where(_JOB.id == bindparam("job"))
+            .values(
+                status=JobStatus.FAILED.name,
+                error=bindparam("why"),
+                lease_expires_at=None,
+                updated_at=now,
+            ),
+            [{"job": c.job_id, "why": f"not sent: {why}"} for c, why in decision.refused],
+        )
+    bump_counters(conn, deltas)
+
+
+def _defer(
+    conn: Connection, deferred: list[tuple[Candidate, datetime, str]], now: datetime
+) -> None:
+    """Move deferred jobs to when they may go; a reclaimed one becomes a retry."""
+    for reclaimed in (False, True):
+        rows = [
+            {"job": c.job_id, "due": due, "why": f"waiting: {why}"}
+            for c, due, why in deferred
+            if c.reclaimed is reclaimed
+        ]
+        if not rows:
+            continue
+        values: dict[str, Any] = {"due_at": bindparam("due"), "error": bindparam("why")}
+        if reclaimed:
+            values |= {"status": JobStatus.RETRY.name, "lease_expires_at": None}
+        conn.execute(
+            update(WarmupJob.__table__)
+            .where(_JOB.id == bindparam("job"))
+            .values(updated_at=now, **values),
+            rows,
+        )
+
+
+def bump_counters(conn: Connection, deltas: Counter[CounterKey]) -> None:
+    """Add `deltas` to the stored counters in one statement (an upsert)."""
+    rows = [
+        {"scope": scope.name, "subject_id": subject, "period": period, "used": n}
+        for (scope, subject, period), n in sorted(deltas.items(), key=lambda kv: kv[0][1:])
+        if n
+    ]
+    if not rows:
+        return
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(_COUNTER)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["scope", "period", "subject_id"],
+            set_={"used": _COUNTER.c.used + stmt.excluded.used},
+        ),
+        rows,
+    )
+
+
+def prune_counters(engine: Engine, now: datetime) -> int:
+    """Delete counters no cap will read again; returns how many."""
+    minute = int(now.timestamp()) // 60
+    old_day = now.date().toordinal() - KEEP_DAYS
+    with writing(engine) as conn:
+        deleted = 0
+        for scopes, before in (
+            ((Scope.GLOBAL_MINUTE, Scope.USER_MINUTE), minute - KEEP_MINUTES),
+            ((Scope.GLOBAL_HOUR, Scope.USER_HOUR), (minute - KEEP_MINUTES) // 60),
+            ((Scope.USER_DAY, Scope.MAILBOX_DAY), old_day),
+        ):
+            deleted += conn.execute(
+                delete(SendCounter).where(
+                    SendCounter.scope.in_(scopes), SendCounter.period < before
+                )
+            ).rowcount
+        return deleted
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one claimed job's attempt, as the sender saw it."""
+
+    job: ClaimedJob
+    outcome: Outcome
+    code: int | None
+    reply: str
+    error: str | None
+    at: datetime
+    subject: str
+    body: str
+
+
+@dataclass
+class Recorded:
+    """What recording a batch of results did (with the policy applied)."""
+
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    paused: set[int] = field(default_factory=set)
+
+
+def record(
+    engine: Engine,
+    results: Sequence[Result],
+    worker_id: str,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Recorded:
+    """Write a batch of outcomes in one transaction: jobs, send log, counters, mailboxes.
+
+    A job is only updated while this worker still holds it, so a run whose lease ran out
+    cannot overwrite the outcome of the run that reclaimed the job; its attempt is still logged.
+    """
+    recorded = Recorded()
+    updates: dict[Outcome, list[dict[str, Any]]] = defaultdict(list)
+    log_rows: list[dict[str, Any]] = []
+    release: Counter[CounterKey] = Counter()
+    hard_failures: Counter[int] = Counter()
+    pause_reasons: dict[int, str] = {}
+    for r in results:
+        c = r.job.candidate
+        outcome = policy.next_outcome(r.outcome, r.job.attempt)
+        recorded.outcomes[outcome] += 1
+        row = {
+            "job": c.job_id,
+            "worker": worker_id,
+            "code": r.code,
+            "reply": r.reply or None,
+            "error": r.error,
+            "at": r.at,
+        }
+        if outcome is Outcome.SENT:
+            row |= {"subject": r.subject, "body": r.body}
+        elif outcome is Outcome.RETRY:
+            row["due"] = r.at + timedelta(seconds=policy.delay(r.job.attempt, rng))
+        updates[outcome].append(row)
+        if outcome is not Outcome.SENT:
+            release.subtract(day_keys(c))
+        if outcome is Outcome.FAILED and r.code is not None and r.code >= 500:
+            hard_failures[c.mailbox_id] += 1
+        if outcome is Outcome.PAUSE:
+            pause_reasons.setdefault(c.mailbox_id, r.error or f"SMTP {r.code}")
+        log_rows.append(
+            {
+                "job_id": c.job_id,
+                "mailbox_id": c.mailbox_id,
+                "user_id": c.user_id,
+                "kind": r.job.kind.name,
+                "recipient_email": r.job.recipient,
+                "message_id": r.job.message_id,
+                # A paused mailbox's job is held for a later attempt: logged as a retry.
+                "status": (
+                    JobStatus.RETRY if outcome is Outcome.PAUSE else JobStatus[outcome.name]
+                ).name,
+                "attempt": r.job.attempt,
+                "smtp_code": r.code,
+                "smtp_reply": r.reply or None,
+                "error": r.error,
+                "worker_id": worker_id,
+                "claimed_at": r.job.claimed_at,
+                "created_at": r.at,
+            }
+        )
+    with writing(engine) as conn:
+        for outcome, rows in updates.items():
+            conn.execute(_OUTCOME_UPDATES[outcome], rows)
+        conn.execute(insert(SendLog.__table__), log_rows)
+        bump_counters(conn, release)
+        if hard_failures:
+            conn.execute(
+                update(Mailbox.__table__)
+                .where(Mailbox.__table__.c.id == bindparam("box"))
+                .values(hard_failures=Mailbox.__table__.c.hard_failures + bindparam("n")),
+                [{"box": box, "n": n} for box, n in hard_failures.items()],
+            )
+        if pause_reasons:
+            _pause(conn, pause_reasons, results[0].at)
+            recorded.paused = set(pause_reasons)
+    return recorded
+
+
+def _pause(conn: Connection, reasons: dict[int, str], now: datetime) -> None:
+    box = Mailbox.__table__.c
+    conn.execute(
+        update(Mailbox.__table__)
+        .where(box.id == bindparam("box"), box.state == MailboxState.ACTIVE.name)
+        .values(
+            state=MailboxState.PAUSED.name,
+            state_reason=bindparam("why"),
+            state_changed_at=now,
+            updated_at=now,
+        ),
+        [{"box": b, "why": f"paused by the sender: {why}"} for b, why in reasons.items()],
+    )
+
+
+def _outcome_update(status: JobStatus, **values: Any) -> Any:
+    return (
+        update(WarmupJob.__table__)
+        .where(
+            _JOB.id == bindparam("job"),
+            _JOB.worker_id == bindparam("worker"),
+            _JOB.status == JobStatus.PROCESSING.name,
+        )
+        .values(
+            status=status.name,
+            smtp_code=bindparam("code"),
+            smtp_reply=bindparam("reply"),
+            error=bindparam("error"),
+            lease_expires_at=None,
+            updated_at=bindparam("at"),
+            **values,
+        )
+    )
+
+
+_OUTCOME_UPDATES = {
+    Outcome.SENT: _outcome_update(
+        JobStatus.SENT,
+        sent_at=bindparam("at"),
+        subject=bindparam("subject"),
+        body=bindparam("body"),
+    ),
+    Outcome.RETRY: _outcome_update(JobStatus.RETRY, due_at=bindparam("due")),
+    Outcome.FAILED: _outcome_update(JobStatus.FAILED),
+    # Held, not failed: the job goes back to the queue and waits for the mailbox's resume.
+    Outcome.PAUSE: _outcome_update(JobStatus.PENDING, worker_id=None),
+}
+
+
+def extend_leases(engine: Engine, worker_id: str, job_ids: Iterable[int], until: datetime) -> None:
+    """Keep the jobs this worker still holds from being reclaimed while it works on them."""
+    ids = list(job_ids)
+    with writing(engine) as conn:
+        for start in range(0, len(ids), 1000):
+            conn.execute(
+                update(WarmupJob)
+                .where(
+                    WarmupJob.id.in_(ids[start : start + 1000]),
+                    WarmupJob.worker_id == worker_id,
+                    WarmupJob.status == JobStatus.PROCESSING,
+                )
+                .values(lease_expires_at=until)
+            )
+
+
+def due_count(engine: Engine, now: datetime, cap: int) -> int:
+    """How many jobs could be claimed now, counting no further than `cap`."""
+    with engine.connect() as conn:
+        due = conn.scalar(
+            select(func.count()).select_from(
+                _due(now).where(*_claimable(now)).limit(cap).subquery()
+            )
+        )
+        expired = conn.scalar(
+            select(func.count()).select_from(_due(now).where(*_expired(now)).limit(cap).subquery())
+        )
+    return min(cap, (due or 0) + (expired or 0))
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """When the earliest claimable job of an active mailbox comes due."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(WarmupJob.due_at)
+            .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+            .where(WarmupJob.status.in_(CLAIMABLE), Mailbox.state == MailboxState.ACTIVE)
+            .order_by(WarmupJob.due_at)
+            .limit(1)
+        )

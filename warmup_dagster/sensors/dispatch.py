@@ -1,0 +1,51 @@
+"""The dispatch sensor: launches sender runs while due mail waits."""
+
+import math
+
+import dagster as dg
+
+from warmup_dagster.jobs import send_job
+from warmup_dagster.resources import WarmupDatabase
+from warmup_dagster.sending import queue
+from warmup_dagster.settings import load_settings
+
+# Read at load time: a sensor's interval is part of its definition.
+INTERVAL_S = max(1, round(load_settings().scheduler_interval_ms / 1000))
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dg.sensor(
+    job=send_job,
+    minimum_interval_seconds=INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def dispatch_sensor(
+    context: dg.SensorEvaluationContext, warmup_db: WarmupDatabase
+) -> dg.SensorResult | dg.SkipReason:
+    """Launches sender runs while due jobs exist, up to `WARMUP_WORKER_COUNT` at once.
+
+    One run per `WARMUP_JOBS_PER_SCHEDULER_RUN` due jobs, counting the sender runs already
+    queued or running. The run queue (`dagster.yaml`, tag `warmup/role=sender`) holds the limit
+    too, so the UI shows why a run waits. Run keys count the ticks that launched, so a tick
+    evaluated twice cannot launch twice.
+    """
+    settings = warmup_db.settings
+    per_run = settings.jobs_per_scheduler_run
+    cap = per_run * settings.worker_count
+    due = queue.due_count(warmup_db.engine, warmup_db.clock.now(), cap)
+    if not due:
+        return dg.SkipReason("no mail is due")
+    active = context.instance.get_runs_count(dg.RunsFilter(job_name=send_job.name, statuses=ACTIVE))
+    launch = min(settings.worker_count - active, math.ceil(due / per_run) - active)
+    if launch <= 0:
+        return dg.SkipReason(f"{due:,} jobs due; {active} sender runs queued or running")
+    tick = int(context.cursor or 0) + 1
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"send-{tick}-{i}") for i in range(launch)],
+        cursor=str(tick),
+    )

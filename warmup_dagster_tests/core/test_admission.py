@@ -1,0 +1,153 @@
+"""The send-time caps: `admit` decides each due job against every cap."""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warmup_dagster.core.admission import Candidate, Limits, Scope, admit, counter_keys
+
+NOW = datetime(2026, 3, 2, 9, 30, 20, tzinfo=UTC)  # a Monday, inside a 06-22 UTC window
+DAY = NOW.date()
+MINUTE = int(NOW.timestamp()) // 60
+LIMITS = Limits(
+    global_per_minute=100,
+    global_per_hour=5000,
+    user_per_minute=5,
+    user_per_hour=200,
+    min_spacing=timedelta(minutes=2),
+    window_start_hour=6,
+    window_end_hour=22,
+)
+
+
+def job(n: int, box: int | None = None, user: int = 1, **kw: object) -> Candidate:
+    values: dict = {
+        "job_id": n,
+        "mailbox_id": n if box is None else box,
+        "user_id": user,
+        "local_date": DAY,
+        "timezone": "UTC",
+        "counts_toward_quota": True,
+    }
+    values.update(kw)
+    return Candidate(**values)
+
+
+def decide(jobs, now=NOW, limits=LIMITS, counts=None, last=None, quotas=None, plans=None):
+    return admit(jobs, now, limits, counts or {}, last or {}, quotas or {}, plans or {})
+
+
+def test_admits_and_counts_every_scope():
+    d = decide([job(1, user=7)])
+    assert [c.job_id for c in d.admitted] == [1]
+    assert d.taken == {
+        (Scope.GLOBAL_MINUTE, 0, MINUTE): 1,
+        (Scope.GLOBAL_HOUR, 0, MINUTE // 60): 1,
+        (Scope.USER_MINUTE, 7, MINUTE): 1,
+        (Scope.USER_HOUR, 7, MINUTE // 60): 1,
+        (Scope.USER_DAY, 7, DAY.toordinal()): 1,
+        (Scope.MAILBOX_DAY, 1, DAY.toordinal()): 1,
+    }
+
+
+def test_outside_the_window_waits_for_its_next_opening():
+    early = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+    late = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    d = decide([job(1)], now=early)
+    assert d.deferred == [
+        (job(1), datetime(2026, 3, 2, 6, 0, tzinfo=UTC), "outside the send window")
+    ]
+    d = decide([job(1)], now=late)
+    assert d.deferred[0][1] == datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
+    # Asia/Kolkata (+05:30): 09:30 UTC is 15:00 local, inside; 17:00 UTC is 22:30 local, after.
+    assert decide([job(1, timezone="Asia/Kolkata")]).admitted
+    d = decide([job(1, timezone="Asia/Kolkata")], now=datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+    assert d.deferred[0][1] == datetime(2026, 3, 3, 0, 30, tzinfo=UTC)
+
+
+def test_same_mailbox_spacing():
+    d = decide([job(1, box=9), job(2, box=9)])
+    assert [c.job_id for c in d.admitted] == [1]
+    assert d.deferred == [(job(2, box=9), NOW + timedelta(minutes=2), "mailbox spacing")]
+    d = decide([job(3, box=9)], last={9: NOW - timedelta(seconds=30)})
+    assert d.deferred[0][1] == NOW + timedelta(seconds=90)
+    assert decide([job(3, box=9)], last={9: NOW - timedelta(minutes=2)}).admitted
+
+
+def test_user_minute_and_hour_caps_defer_to_the_next_period():
+    d = decide([job(n, user=1) for n in range(1, 8)])
+    assert len(d.admitted) == 5
+    assert {due for _, due, _ in d.deferred} == {datetime(2026, 3, 2, 9, 31, tzinfo=UTC)}
+    full_hour = {(Scope.USER_HOUR, 1, MINUTE // 60): 200}
+    d = decide([job(1)], counts=full_hour)
+    assert d.deferred[0][1:] == (datetime(2026, 3, 2, 10, 0, tzinfo=UTC), "owner's per-hour cap")
+
+
+def test_global_caps_stop_the_batch():
+    d = decide([job(n, user=n) for n in range(1, 6)], counts={(Scope.GLOBAL_MINUTE, 0, MINUTE): 98})
+    assert [c.job_id for c in d.admitted] == [1, 2]
+    assert not d.deferred
+    assert d.blocked_until == datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
+    d = decide([job(1)], counts={(Scope.GLOBAL_HOUR, 0, MINUTE // 60): 5000})
+    assert not d.admitted and d.blocked_until == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def test_day_limits_refuse():
+    ordinal = DAY.toordinal()
+    d = decide([job(1)], quotas={(1, DAY): 3}, counts={(Scope.MAILBOX_DAY, 1, ordinal): 3})
+    assert not d.admitted and "quota of 3" in d.refused[0][1]
+    d = decide([job(1, user=4)], plans={4: 10}, counts={(Scope.USER_DAY, 4, ordinal): 10})
+    assert not d.admitted and "plan allows 10" in d.refused[0][1]
+    # replies don't use the mailbox's quota
+    reply = job(1, counts_toward_quota=False)
+    assert decide([reply], quotas={(1, DAY): 0}).admitted
+
+
+def test_a_reclaimed_job_keeps_its_day_reservation():
+    c = job(1, reclaimed=True)
+    d = decide([c], quotas={(1, DAY): 1}, counts={(Scope.MAILBOX_DAY, 1, DAY.toordinal()): 1})
+    assert d.admitted == [c]
+    assert (Scope.MAILBOX_DAY, 1, DAY.toordinal()) not in d.taken
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 6), st.integers(1, 3), st.booleans()), min_size=1, max_size=60
+    ),
+    st.integers(1, 8),
+    st.integers(1, 4),
+    st.dictionaries(st.integers(1, 6), st.integers(0, 4)),
+)
+def test_no_decision_breaks_a_cap(rows, global_minute, user_minute, quotas):
+    limits = Limits(global_minute, 1000, user_minute, 1000, timedelta(minutes=2), 6, 22)
+    jobs = [
+        job(n, box=box, user=user, counts_toward_quota=q)
+        for n, (box, user, q) in enumerate(rows, 1)
+    ]
+    d = decide(jobs, limits=limits, quotas={(box, DAY): q for box, q in quotas.items()})
+    decided = [c.job_id for c in d.admitted] + [c.job_id for c, *_ in d.deferred]
+    decided += [c.job_id for c, _ in d.refused]
+    assert len(decided) == len(set(decided))
+    assert len(d.admitted) <= global_minute
+    per_user: dict[int, int] = {}
+    per_box: dict[int, int] = {}
+    for c in d.admitted:
+        per_user[c.user_id] = per_user.get(c.user_id, 0) + 1
+        per_box[c.mailbox_id] = per_box.get(c.mailbox_id, 0) + 1
+    assert all(n <= user_minute for n in per_user.values())
+    assert all(n == 1 for n in per_box.values())  # spacing: one send per mailbox per claim
+    for box, quota in quotas.items():
+        assert sum(1 for c in d.admitted if c.mailbox_id == box and c.counts_toward_quota) <= quota
+    assert sum(d.taken[k] for k in d.taken if k[0] is Scope.GLOBAL_MINUTE) == len(d.admitted)
+    if len(decided) < len(jobs):
+        assert d.blocked_until is not None  # only the global cap leaves jobs undecided
+    assert all(key in d.taken for c in d.admitted for key in counter_keys(c, NOW))
+
+
+def test_date_of_the_job_not_of_the_claim_keys_the_day_counts():
+    yesterday = DAY - timedelta(days=1)
+    d = decide([job(1, local_date=yesterday)])
+    assert (Scope.MAILBOX_DAY, 1, yesterday.toordinal()) in d.taken
+    assert (Scope.MAILBOX_DAY, 1, DAY.toordinal()) not in d.taken

@@ -1,0 +1,338 @@
+"""Sender runs against a real SMTP server (AUTH, STARTTLS with a self-signed certificate) on
+both databases: outcomes, retries, pausing, windows, spacing, leases and the caps."""
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from warmup_dagster.clock import ScaledClock
+from warmup_dagster.db.models import JobStatus, Mailbox, MailboxState, Security, SendLog, WarmupJob
+from warmup_dagster.mailboxes.service import list_mailboxes
+from warmup_dagster.sending.worker import Sender
+from warmup_dagster.settings import load_settings
+from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
+from warmup_dagster_tests.smtpserver import FaultySmtpServer, closed_port, self_signed_cert
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, inside the 06-22 UTC window
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def server(cert):
+    cert_file, key_file = cert
+    with FaultySmtpServer(users={}, tls="starttls", cert=cert_file, key=key_file) as smtp:
+        yield smtp
+
+
+def settings_for(cert, **env: str):
+    values = {
+        "WARMUP_SMTP_CA_FILE": str(cert[0]),
+        "WARMUP_SMTP_TIMEOUT_SECONDS": "1",
+        "WARMUP_SEND_LEASE_SECONDS": "3600",  # virtual seconds: the clocks here run fast
+        "WARMUP_SEND_RETRY_BASE_SECONDS": "7200",  # retries come due after the run ends
+        # A run lingers this long (virtual) for jobs coming due: spacing and retries.
+        "WARMUP_SCHEDULER_INTERVAL_MS": "300000",
+    }
+    values.update({f"WARMUP_{k.upper()}": v for k, v in env.items()})
+    return load_settings(values)
+
+
+def clock(speed: float = 1.0, start: datetime = START) -> ScaledClock:
+    return ScaledClock(start, datetime.now(UTC), speed)
+
+
+def mailboxes(engine, cipher, server, n_users=1, per_user=1, password="pw", **overrides):
+    """Mailboxes on the server (STARTTLS to localhost, AUTH with their own accounts)."""
+    boxes = []
+    security = overrides.pop("smtp_security", Security.STARTTLS)
+    with Session(engine) as session, session.begin():
+        for u in range(n_users):
+            user = add_user(session, f"owner{u}", START, plan="pro")
+            for k in range(per_user):
+                email = f"box{k}@u{u}.example"
+                box = add_mailbox(
+                    session,
+                    user,
+                    email,
+                    START,
+                    cipher,
+                    smtp_host="localhost",
+                    smtp_port=server.port,
+                    smtp_security=security,
+                    smtp_password_enc=cipher.encrypt(password),
+                    **overrides,
+                )
+                if server.users is not None:
+                    server.users[email] = "pw"
+                boxes.append(box.id)
+    return boxes
+
+
+def jobs(engine, box_ids, recipients, at=START, **overrides):
+    with Session(engine) as session, session.begin():
+        out = []
+        for box_id in box_ids:
+            box = session.get(Mailbox, box_id)
+            for r, recipient in enumerate(recipients):
+                job = add_job(
+                    session,
+                    box,
+                    box,
+                    at + timedelta(minutes=3 * r),
+                    JobStatus.PENDING,
+                    recipient_email=recipient,
+                    recipient_mailbox_id=None,
+                    subject=None,
+                    body=None,
+                    content_seed=1000 + len(out),
+                    **overrides,
+                )
+                out.append(job.id)
+        return out
+
+
+def run(engine, settings, cipher, speed=1.0, worker="w1", max_seconds=20.0, start=START):
+    sender = Sender(engine, clock(speed, start), settings, cipher, worker, max_seconds=max_seconds)
+    return sender.run()
+
+
+def job_rows(engine):
+    with Session(engine) as session:
+        return {j.id: j for j in session.scalars(select(WarmupJob))}
+
+
+def log_rows(engine):
+    with Session(engine) as session:
+        return list(session.scalars(select(SendLog).order_by(SendLog.id)))
+
+
+def test_due_jobs_are_sent_over_starttls_and_recorded(engine, cipher, server, cert):
+    boxes = mailboxes(engine, cipher, server, n_users=3)
+    ids = jobs(engine, boxes, ["peer@far.example"])
+    summary = run(engine, settings_for(cert), cipher)
+
+    assert summary.metadata()["sent"] == 3 and summary.claimed == 3
+    got = {r.message["Message-ID"]: r for r in server.received}
+    assert all(r.encrypted for r in got.values())
+    for job in job_rows(engine).values():
+        assert job.status is JobStatus.SENT and job.smtp_code == 250
+        assert job.sent_at is not None and job.lease_expires_at is None
+        message = got[job.message_id].message
+        # what went out is what is on record, composed from the job's seed
+        assert message["Subject"] == job.subject
+        assert message.get_content().replace("\r\n", "\n").strip() == job.body.strip()
+        assert message["From"] == job_sender(engine, job)
+    log = log_rows(engine)
+    assert sorted(e.job_id for e in log) == sorted(ids)
+    assert {e.status for e in log} == {JobStatus.SENT} and {e.attempt for e in log} == {1}
+    assert all(e.claimed_at is not None and e.claimed_at <= e.created_at for e in log)
+
+
+def job_sender(engine, job):
+    with Session(engine) as session:
+        return session.get(Mailbox, job.mailbox_id).email
+
+
+def test_each_outcome(engine, cipher, server, cert):
+    [box] = mailboxes(engine, cipher, server)
+    server.slow_seconds = 3
+    recipients = ["code421@x.example", "code451@x.example", "code550@x.example"]
+    recipients += ["drop@x.example", "slow@x.example", "fine@x.example"]
+    # one job per recipient, all due now (spacing 0.01 min so one mailbox may send them all)
+    ids = jobs(engine, [box], recipients, at=START - timedelta(hours=1))
+    settings = settings_for(cert, same_mailbox_delay_min="0.01", same_mailbox_delay_max="1")
+    run(engine, settings, cipher, speed=60)
+
+    by_recipient = {j.recipient_email: j for j in job_rows(engine).values()}
+    for address, code in [("code421", 421), ("code451", 451)]:
+        job = by_recipient[f"{address}@x.example"]
+        assert job.status is JobStatus.RETRY and job.smtp_code == code
+    for address in ("drop", "slow"):
+        job = by_recipient[f"{address}@x.example"]
+        assert job.status is JobStatus.RETRY and job.smtp_code is None and job.error
+    assert "timed out" in by_recipient["slow@x.example"].error
+    failed = by_recipient["code550@x.example"]
+    assert failed.status is JobStatus.FAILED and failed.smtp_code == 550
+    assert by_recipient["fine@x.example"].status is JobStatus.SENT
+    for job in job_rows(engine).values():
+        if job.status is JobStatus.RETRY:  # backoff: due again later, same Message-ID
+            assert job.due_at > START and job.attempts == 1
+    with Session(engine) as session:
+        assert session.get(Mailbox, box).hard_failures == 1  # the 550 counts against health
+    statuses = Counter(e.status for e in log_rows(engine))
+    assert statuses == {JobStatus.RETRY: 4, JobStatus.FAILED: 1, JobStatus.SENT: 1}
+    assert len(ids) == 6
+
+
+def test_temporary_failures_retry_until_the_last_attempt_then_fail(engine, cipher, server, cert):
+    [box] = mailboxes(engine, cipher, server)
+    [job_id] = jobs(engine, [box], ["code451@x.example"])
+    settings = settings_for(
+        cert, send_max_attempts="3", send_retry_base_seconds="1", same_mailbox_delay_min="0.05"
+    )
+    run(engine, settings, cipher, speed=30)
+    job = job_rows(engine)[job_id]
+    assert job.status is JobStatus.FAILED and job.attempts == 3
+    log = log_rows(engine)
+    assert [e.status for e in log] == [JobStatus.RETRY, JobStatus.RETRY, JobStatus.FAILED]
+    assert [e.attempt for e in log] == [1, 2, 3]
+    assert {e.message_id for e in log} == {job.message_id}
+
+
+def test_a_retry_reuses_the_message_id_and_is_delivered(engine, cipher, cert):
+    port = closed_port()
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "owner", START)
+        box = add_mailbox(
+            session, user, "a@one.example", START, cipher, smtp_port=port, smtp_host="127.0.0.1"
+        )
+        add_job(session, box, box, START, JobStatus.PENDING, recipient_email="b@two.example")
+    settings = settings_for(cert)
+    run(engine, settings, cipher)  # nobody listens: a network failure, retried later
+    [job] = job_rows(engine).values()
+    assert job.status is JobStatus.RETRY and job.smtp_code is None
+    with FaultySmtpServer(port=port) as smtp:
+        run(engine, settings, cipher, start=job.due_at + timedelta(seconds=1))
+        [received] = smtp.received
+    [job] = job_rows(engine).values()
+    assert job.status is JobStatus.SENT and job.attempts == 2
+    assert received.message["Message-ID"] == job.message_id
+
+
+def test_authentication_failure_pauses_that_mailbox_and_holds_its_jobs(
+    engine, cipher, server, cert
+):
+    bad = mailboxes(engine, cipher, server, n_users=1, per_user=1, password="wrong")
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "other", START)
+        good = add_mailbox(
+            session, user, "ok@good.example", START, cipher,
+            smtp_host="localhost", smtp_port=server.port, smtp_security=Security.STARTTLS,
+        )  # fmt: skip
+        server.users["ok@good.example"] = "pw"
+        good_id = good.id
+    jobs(engine, bad, ["p@x.example", "q@x.example"], at=START - timedelta(minutes=10))
+    jobs(engine, [good_id], ["r@x.example"])
+    summary = run(engine, settings_for(cert), cipher)
+
+    assert summary.paused_mailboxes == set(bad)
+    with Session(engine) as session:
+        paused = session.get(Mailbox, bad[0])
+        assert paused.state is MailboxState.PAUSED and "535" in paused.state_reason
+        assert session.get(Mailbox, good_id).state is MailboxState.ACTIVE
+    held = [j for j in job_rows(engine).values() if j.mailbox_id == bad[0]]
+    assert [j.status for j in held] == [JobStatus.PENDING, JobStatus.PENDING]
+    assert [r.rcpt_tos for r in server.received] == [("r@x.example",)]
+    [view] = [v for v in list_mailboxes(engine) if v.state is MailboxState.PAUSED]
+    assert "535" in view.state_reason
+    assert "wrong" not in paused.state_reason
+
+
+def test_jobs_due_outside_the_window_wait_for_it(engine, cipher, server, cert):
+    # 09:00 UTC is 18:00 in Tokyo, outside a 06-16 window; inside it in UTC.
+    tokyo = mailboxes(engine, cipher, server, timezone="Asia/Tokyo")
+    jobs(engine, tokyo, ["a@x.example"])
+    summary = run(engine, settings_for(cert, send_window_end_hour="16"), cipher)
+    assert summary.claimed == 0 and summary.deferred == 1 and not server.received
+    [job] = job_rows(engine).values()
+    assert job.status is JobStatus.PENDING
+    assert job.due_at == datetime(2026, 3, 2, 21, 0, tzinfo=UTC)  # 06:00 Tokyo next day
+    assert job.scheduled_at == START  # the planned slot stays on record
+
+
+def test_spacing_between_sends_of_one_mailbox(engine, cipher, server, cert):
+    [box] = mailboxes(engine, cipher, server)
+    # three jobs all due at once: the mailbox still sends them 2 minutes apart
+    ids = jobs(engine, [box], ["a@x.example", "b@x.example", "c@x.example"], at=START)
+    with Session(engine) as session, session.begin():
+        for job in session.scalars(select(WarmupJob)):
+            job.due_at = START - timedelta(minutes=5)
+    run(engine, settings_for(cert), cipher, speed=120)
+    picked = sorted(job_rows(engine)[i].picked_at for i in ids)
+    assert len(server.received) == 3
+    assert all(b - a >= timedelta(minutes=2) for a, b in pairwise(picked))
+
+
+def test_an_expired_lease_is_reclaimed_by_another_run(engine, cipher, server, cert):
+    [box] = mailboxes(engine, cipher, server)
+    [job_id] = jobs(engine, [box], ["a@x.example"])
+    with Session(engine) as session, session.begin():
+        job = session.get(WarmupJob, job_id)
+        job.status, job.worker_id, job.attempts = JobStatus.PROCESSING, "dead-run", 1
+        job.picked_at = START - timedelta(minutes=20)
+        job.lease_expires_at = START - timedelta(minutes=10)
+    summary = run(engine, settings_for(cert), cipher, worker="rescuer")
+    job = job_rows(engine)[job_id]
+    assert summary.reclaimed == 1
+    assert job.status is JobStatus.SENT and job.worker_id == "rescuer" and job.attempts == 2
+    assert server.received[0].message["Message-ID"] == job.message_id
+
+
+def test_none_security_is_refused_for_a_remote_host(engine, cipher, cert):
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "owner", START)
+        box = add_mailbox(
+            session, user, "a@one.example", START, cipher,
+            smtp_host="smtp.one.example", smtp_security=Security.NONE,
+        )  # fmt: skip
+        add_job(session, box, box, START, JobStatus.PENDING, recipient_email="b@two.example")
+    run(engine, settings_for(cert), cipher)
+    with Session(engine) as session:
+        box = session.scalar(select(Mailbox))
+        assert box.state is MailboxState.PAUSED and "loopback" in box.state_reason
+        assert session.scalar(select(WarmupJob.status)) is JobStatus.PENDING
+
+
+def test_two_runs_at_once_send_nothing_twice_and_hold_every_cap(engine, cipher, cert):
+    cert_file, key_file = cert
+    with FaultySmtpServer(tls="starttls", cert=cert_file, key=key_file) as smtp:
+        boxes = mailboxes(engine, cipher, smtp, n_users=6, per_user=5)
+        ids = jobs(engine, boxes, ["a@x.example", "b@x.example"], at=START - timedelta(minutes=30))
+        settings = settings_for(
+            cert,
+            global_sends_per_minute="12",
+            global_sends_per_hour="1000",
+            user_sends_per_minute="3",
+            user_sends_per_hour="1000",
+            jobs_per_scheduler_run="7",
+        )
+        summaries = []
+
+        def work(name):
+            summaries.append(run(engine, settings, cipher, speed=120, worker=name, max_seconds=15))
+
+        threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        received = [r.message["Message-ID"] for r in smtp.received]
+
+    assert len(received) == len(set(received)) == len(ids)  # all sent, none twice
+    assert all(s.claimed > 0 for s in summaries)  # both runs took part
+    log = log_rows(engine)
+    assert Counter(e.job_id for e in log if e.status is JobStatus.SENT) == dict.fromkeys(ids, 1)
+    per_minute = Counter(e.claimed_at.replace(second=0, microsecond=0) for e in log)
+    per_user_minute = Counter(
+        (e.user_id, e.claimed_at.replace(second=0, microsecond=0)) for e in log
+    )
+    assert max(per_minute.values()) <= 12
+    assert max(per_user_minute.values()) <= 3
+    picked = {}
+    for e in sorted(log, key=lambda e: e.claimed_at):
+        if e.mailbox_id in picked:
+            assert e.claimed_at - picked[e.mailbox_id] >= timedelta(minutes=2)
+        picked[e.mailbox_id] = e.claimed_at
+    with Session(engine) as session:
+        assert session.scalar(
+            select(func.count()).where(WarmupJob.status == JobStatus.SENT)
+        ) == len(ids)

@@ -1,0 +1,455 @@
+"""A real SMTP server on loopback that misbehaves on request, for tests and benchmarks.
+
+`FaultySmtpServer` runs aiosmtpd in a background thread. One server serves every case: the
+recipient's local part picks the fault (`code421@`, `code451@`, `code550@`, `drop@`,
+`slow@`), anything else is accepted. With `data_delay` it stands in for a real provider that
+takes its time per message; with `keep_messages=False` it only counts, so it can sink tens of
+thousands of messages a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.message
+import email.policy
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, cast
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+TlsMode = Literal["none", "starttls", "ssl"]
+
+SERVER_HOSTNAME = "faulty.localhost"
+"""Name in the greeting (fixed: aiosmtpd would otherwise look up the FQDN)."""
+
+_AUTH_REQUIRED = "530 5.7.0 Authentication required"
+
+
+def self_signed_cert(directory: Path, hostname: str = "localhost") -> tuple[Path, Path]:
+    """Write a self-signed certificate and its key, valid for `hostname` and 127.0.0.1.
+
+    The certificate is its own CA (with the extensions strict X.509 checking wants), so a
+    client trusts it by loading the certificate file as a CA file.
+
+    Args:
+        directory: Existing folder to write `cert.pem` and `key.pem` into.
+        hostname: DNS name for the subject and SAN.
+
+    Returns:
+        The certificate and key paths.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = dt.datetime.now(dt.UTC)
+    public_key = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@dataclass(frozen=True)
+class Received:
+    """One accepted message, as the server got it.
+
+    Attributes:
+        mail_from: The envelope sender.
+        rcpt_tos: The accepted envelope recipients.
+        data: The message bytes as received after DATA (CRLF line ends).
+        encrypted: Whether the session was under TLS (implicit or after STARTTLS).
+    """
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    encrypted: bool
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        """The message parsed with the `email.policy.default` policy."""
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        return cast(email.message.EmailMessage, parsed)
+
+
+class _DropLoginDataDeprecation(logging.Filter):
+    """Drop aiosmtpd 1.4's "Session.login_data is deprecated", logged on every AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Session.login_data is deprecated" not in record.getMessage()
+
+
+_LOG_FILTER = _DropLoginDataDeprecation()
+
+
+class _CountingSMTP(SMTP):
+    """aiosmtpd's SMTP protocol that reports each new TCP connection to the server object."""
+
+    def __init__(self, owner: FaultySmtpServer, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # aiosmtpd calls this again on the TLS transport after STARTTLS; that is the same
+        # session, so only a connection without an original transport is a new one.
+        if self._original_transport is None:
+            self._owner._count_session()
+        super().connection_made(transport)
+
+
+class _FaultyController(Controller):
+    """Controller whose protocol objects count sessions."""
+
+    def __init__(self, owner: FaultySmtpServer, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._owner = owner
+
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self._owner, self.handler, **self.SMTP_kwargs)
+
+
+class _FaultyHandler:
+    """aiosmtpd handler: gates MAIL on AUTH, injects faults by recipient, records the rest."""
+
+    def __init__(self, owner: FaultySmtpServer) -> None:
+        self._owner = owner
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # aiosmtpd leaves this to the hook when one exists; later commands check it.
+        session.host_name = hostname
+        if self._owner.users is None:
+            # aiosmtpd advertises AUTH even without an authenticator (and then refuses every
+            # login); a server without users should look like one that has no AUTH at all.
+            return [line for line in responses if not line[4:].upper().startswith("AUTH")]
+        return responses
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        # Checked here rather than with aiosmtpd's auth_required=True, which warns on every
+        # connection when AUTH is allowed without TLS.
+        if self._owner.users is not None and not session.authenticated:
+            return _AUTH_REQUIRED
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        local = address.partition("@")[0].lower()
+        if local == "code421":
+            return "421 4.7.0 Try again later, closing connection"
+        if local == "code451":
+            return "451 4.3.0 Temporary local problem, try again"
+        if local == "code550":
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        locals_ = {address.partition("@")[0].lower() for address in envelope.rcpt_tos}
+        if "drop" in locals_:
+            # Data received, reply never sent: the client can't know whether it arrived.
+            self._owner._count_drop()
+            if server.transport is not None:
+                server.transport.abort()
+            return "451 4.3.0 never seen by the client"
+        if "slow" in locals_:
+            await asyncio.sleep(self._owner.slow_seconds)
+        elif self._owner.data_delay:
+            await asyncio.sleep(self._owner.data_delay)
+        self._owner._record(envelope, server)
+        return "250 OK queued"
+
+
+class FaultySmtpServer:
+    """A loopback SMTP server with optional AUTH and TLS, and faults chosen by recipient.
+
+    Faults by recipient local part: `code421`, `code451` and `code550` get that reply to RCPT;
+    `drop` makes the server abort the connection after receiving the DATA content and before
+    replying; `slow` makes it wait `slow_seconds` before replying to DATA. Every other
+    recipient is accepted.
+
+    All counters and `received` may be read from any thread while the server runs.
+
+    Args:
+        users: Accepted `username: password` pairs; when given, AUTH (PLAIN or LOGIN) is
+            required before MAIL, and a wrong password gets 535.
+        tls: "none" (plaintext), "starttls" (offered and required before anything else) or
+            "ssl" (implicit TLS from the first byte).
+        cert: Certificate file for "starttls" and "ssl".
+        key: Key file for "starttls" and "ssl".
+        data_delay: Seconds to wait before accepting each message (an asyncio sleep, so
+            sessions still run concurrently): a realistic provider's per-message latency.
+        slow_seconds: Seconds a `slow@` message waits before its DATA reply.
+        keep_messages: Store each accepted message in `received`; False only counts.
+        host: Address to listen on.
+        port: Port to listen on; 0 picks a free one.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: dict[str, str] | None = None,
+        tls: TlsMode = "none",
+        cert: Path | None = None,
+        key: Path | None = None,
+        data_delay: float = 0.0,
+        slow_seconds: float = 5.0,
+        keep_messages: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if tls not in ("none", "starttls", "ssl"):
+            raise ValueError(f"tls must be none, starttls or ssl, not {tls!r}")
+        if tls != "none" and (cert is None or key is None):
+            raise ValueError(f"tls={tls} needs cert and key")
+        self.users = dict(users) if users is not None else None
+        self.tls: TlsMode = tls
+        self.cert = cert
+        self.key = key
+        self.data_delay = data_delay
+        self.slow_seconds = slow_seconds
+        self.keep_messages = keep_messages
+        self.host = host
+        self._requested_port = port
+        self._port = port
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._transactions = 0
+        self._sessions = 0
+        self._drops = 0
+        self._logins_refused = 0
+        self._controller: _FaultyController | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the chosen one when created with port=0)."""
+        return self._port
+
+    @property
+    def received(self) -> list[Received]:
+        """A snapshot of the accepted messages, oldest first (empty with keep_messages off)."""
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def transactions(self) -> int:
+        """Messages accepted with 250 after DATA."""
+        with self._lock:
+            return self._transactions
+
+    @property
+    def sessions(self) -> int:
+        """SMTP sessions started: one per TCP connection, not counting STARTTLS again.
+
+        With implicit TLS a connection counts only once its handshake succeeded.
+        """
+        with self._lock:
+            return self._sessions
+
+    @property
+    def drops(self) -> int:
+        """Connections aborted on purpose in the middle of DATA."""
+        with self._lock:
+            return self._drops
+
+    @property
+    def logins_refused(self) -> int:
+        """AUTH attempts refused with 535."""
+        with self._lock:
+            return self._logins_refused
+
+    def reset(self) -> None:
+        """Forget received messages and zero the counters."""
+        with self._lock:
+            self._received.clear()
+            self._transactions = 0
+            self._sessions = 0
+            self._drops = 0
+            self._logins_refused = 0
+
+    def start(self) -> None:
+        """Start listening in a background thread; returns once the server answers."""
+        if self._controller is not None:
+            return
+        logging.getLogger("mail.log").addFilter(_LOG_FILTER)
+        # aiosmtpd's Controller binds the port it is given; it cannot report a kernel-chosen one.
+        self._port = self._requested_port or _free_port(self.host)
+        server_context = self._server_context()
+        kwargs: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self._port,
+            "server_hostname": SERVER_HOSTNAME,
+            "ident": "FaultySmtpServer",
+            # With implicit TLS aiosmtpd doesn't know the session is encrypted, so it would
+            # hide AUTH if it had to wait for STARTTLS.
+            "auth_require_tls": self.tls == "starttls",
+        }
+        if self.users is not None:
+            kwargs["authenticator"] = self._check_credentials
+        if self.tls == "ssl":
+            kwargs["ssl_context"] = server_context
+        elif self.tls == "starttls":
+            kwargs["tls_context"] = server_context
+            kwargs["require_starttls"] = True
+        controller = _FaultyController(self, _FaultyHandler(self), **kwargs)
+        controller.start()
+        self._controller = controller
+        # Controller.start() opens one connection of its own to check the server answers.
+        self.reset()
+
+    def stop(self) -> None:
+        """Stop the server and its thread; does nothing when not running."""
+        if self._controller is None:
+            return
+        self._controller.stop()
+        self._controller = None
+
+    def __enter__(self) -> FaultySmtpServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _server_context(self) -> ssl.SSLContext | None:
+        if self.tls == "none":
+            return None
+        assert self.cert is not None and self.key is not None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def _check_credentials(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword) or self.users is None:
+            return AuthResult(success=False, handled=False)
+        try:
+            username = auth_data.login.decode("utf-8")
+            password = auth_data.password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        if self.users.get(username) == password:
+            return AuthResult(success=True, auth_data=auth_data)
+        with self._lock:
+            self._logins_refused += 1
+        # handled=False makes aiosmtpd answer "535 5.7.8 Authentication credentials invalid".
+        return AuthResult(success=False, handled=False)
+
+    def _count_session(self) -> None:
+        with self._lock:
+            self._sessions += 1
+
+    def _count_drop(self) -> None:
+        with self._lock:
+            self._drops += 1
+
+    def _record(self, envelope: Envelope, server: SMTP) -> None:
+        if not self.keep_messages:
+            with self._lock:
+                self._transactions += 1
+            return
+        transport = server.transport
+        received = Received(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or b""),
+            encrypted=transport is not None and transport.get_extra_info("sslcontext") is not None,
+        )
+        with self._lock:
+            self._transactions += 1
+            self._received.append(received)
+
+
+def closed_port(host: str = "127.0.0.1") -> int:
+    """A port on `host` with nothing listening (free now; another process could take it)."""
+    return _free_port(host)
+
+
+def _free_port(host: str) -> int:
+    """Ask the kernel for a free TCP port on `host`."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.bind(address)
+        return int(probe.getsockname()[1])
