@@ -1,0 +1,102 @@
+"""A Dagster deployment as `dagster dev` runs it, without the web server: the production
+`dagster.yaml` (PostgreSQL storage, the run queue's tag limits) in a temporary DAGSTER_HOME and
+`dagster-daemon run` in a subprocess. Shared by the end-to-end tests and the send benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import dagster as dg
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DAEMON = Path(sys.executable).parent / "dagster-daemon"
+
+
+class DagsterDeployment:
+    """Start with `with DagsterDeployment(home, storage_url, env) as d:`; stops on exit.
+
+    Args:
+        home: An empty folder to be DAGSTER_HOME.
+        storage_url: Dagster's PostgreSQL storage (`postgresql+psycopg2://...`).
+        env: `WARMUP_*` and other variables for the daemon and the runs it launches.
+        sender_limit: The run queue's limit of sender runs (production's, if None).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        storage_url: str,
+        env: Mapping[str, str],
+        sender_limit: int | None = None,
+    ) -> None:
+        self.home = home
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
+        self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
+        config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+        if sender_limit is not None:
+            for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]:
+                if limit["value"] == "sender":
+                    limit["limit"] = sender_limit
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        self.log_path = home / "daemon.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DagsterDeployment:
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [str(DAEMON), "run", "-w", str(REPO / "workspace.yaml")],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        # The daemon's group includes its code server; runs are their own processes.
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+    def instance(self) -> dg.DagsterInstance:
+        os.environ["WARMUP_DAGSTER_POSTGRES_URL"] = self.env["WARMUP_DAGSTER_POSTGRES_URL"]
+        return dg.DagsterInstance.from_config(str(self.home))
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll `condition` until true; fail with the daemon's log if it never is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self._process is not None and self._process.poll() is not None:
+                raise AssertionError(
+                    f"the daemon exited while waiting for {what}:\n{self.log_tail()}"
+                )
+            time.sleep(0.5)
+        raise AssertionError(f"no {what} within {timeout:.0f} s; daemon log:\n{self.log_tail()}")
