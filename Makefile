@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan clean
+.PHONY: install demo test lint format bench bench-import bench-plan bench-send clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-import bench-plan
+bench: bench-import bench-plan bench-send
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -40,6 +40,10 @@ bench-import: install
 bench-plan: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_plan --sizes 1000 10000 100000 --dagster
+
+bench-send: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_send
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

@@ -28,6 +28,8 @@ class DagsterDeployment:
         storage_url: Dagster's PostgreSQL storage (`postgresql+psycopg2://...`).
         env: `WARMUP_*` and other variables for the daemon and the runs it launches.
         sender_limit: The run queue's limit of sender runs (production's, if None).
+        stopped_sensors: Sensors to switch off before the daemon starts (a benchmark that
+            writes its own due jobs keeps planning out of its way).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class DagsterDeployment:
         storage_url: str,
         env: Mapping[str, str],
         sender_limit: int | None = None,
+        stopped_sensors: tuple[str, ...] = (),
     ) -> None:
         self.home = home
         self.env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
@@ -49,8 +52,36 @@ class DagsterDeployment:
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
         self.log_path = home / "daemon.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self.stopped_sensors = stopped_sensors
+
+    def stop_sensor(self, name: str) -> None:
+        subprocess.run(
+            [str(DAEMON.parent / "dagster"), "sensor", "stop", name, "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    def drain(self, sensors: tuple[str, ...], timeout: float) -> None:
+        """Stop `sensors`, then wait until no run is queued or in progress."""
+        for name in sensors:
+            self.stop_sensor(name)
+        instance = self.instance()
+        busy = dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.CANCELING,
+            ]
+        )
+        self.wait_for(lambda: instance.get_runs_count(busy) == 0, timeout, "idle instance")
 
     def __enter__(self) -> DagsterDeployment:
+        for sensor in self.stopped_sensors:
+            self.stop_sensor(sensor)
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [str(DAEMON), "run", "-w", str(REPO / "workspace.yaml")],

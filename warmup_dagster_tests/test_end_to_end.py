@@ -69,6 +69,8 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
         monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
         with DagsterDeployment(tmp_path / "dagster_home", storage, env) as deployment:
             deployment.wait_for(lambda: smtp.transactions >= WANTED, 240, f"{WANTED} messages")
+            # Shut down as an operator would: no new runs, let the running ones finish.
+            deployment.drain(("dispatch_sensor", "mailbox_partitions_sensor"), 120)
         received = [r.message["Message-ID"] for r in smtp.received]
         instance = deployment.instance()
 
@@ -88,5 +90,9 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     assert all(run.tags.get("warmup/role") == "sender" for run in senders)
     assert all(run.tags.get("dagster/sensor_name") == "dispatch_sensor" for run in senders)
     assert any(run.status == dg.DagsterRunStatus.SUCCESS for run in senders)
-    failed = [run.run_id for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
+    failed = [
+        (run.job_name, [e.message for e in instance.all_logs(run.run_id) if e.level >= 40])
+        for run in runs
+        if run.status == dg.DagsterRunStatus.FAILURE
+    ]
     assert not failed, f"failed runs: {failed}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import resource
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from warmup_dagster.settings import Settings
 # Results per outcome write, and the longest a result waits to be written.
 RECORD_BATCH = 500
 RECORD_EVERY_S = 0.5
+# Seconds between progress lines in the run's log.
+PROGRESS_EVERY_S = 60.0
 # Claimed-but-unsent jobs a run keeps ahead, in multiples of its concurrency.
 AHEAD = 4
 
@@ -62,6 +65,8 @@ class RunSummary:
             "refused": self.refused,
             "claims": self.claims,
             "seconds": round(self.seconds, 1),
+            # The whole run's process: a sender run executes in one process.
+            "peak memory (MB)": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
 
 
@@ -98,6 +103,7 @@ class Sender:
         self._passwords: dict[str, str] = {}
         self._results: list[Result] = []
         self._held: set[int] = set()  # job ids claimed and not yet recorded
+        self._last_progress = time.monotonic()
         self._unsent = 0  # jobs claimed and not yet through their SMTP session
         self._candidates = 0  # due jobs the last claim saw
         self._blocked_until: datetime | None = None  # the global cap is full until then
@@ -237,11 +243,10 @@ class Sender:
             self.summary.outcomes.update(recorded.outcomes)
             self.summary.paused_mailboxes |= recorded.paused
             self._held.difference_update(r.job.candidate.job_id for r in batch)
-            self.log.info(
-                "recorded %d outcomes: %s",
-                len(batch),
-                ", ".join(f"{o.name.lower()} {n}" for o, n in recorded.outcomes.items()),
-            )
+        # Progress at most once a minute: trickling mail must not become a log line per email.
+        if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
+            self._last_progress = time.monotonic()
+            self.log.info(f"progress: {self.summary.metadata()}")
 
     async def _extend_leases(self) -> None:
         until = self.clock.now() + timedelta(seconds=self.settings.send_lease_seconds)

@@ -11,15 +11,18 @@ from warmup_dagster.settings import load_settings
 
 # Read at load time: a sensor's interval is part of its definition.
 INTERVAL_S = max(1, round(load_settings().scheduler_interval_ms / 1000))
+SENSOR_NAME = "dispatch_sensor"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,  # may still be sending; the run queue counts it too
 ]
 
 
 @dg.sensor(
+    name=SENSOR_NAME,
     job=send_job,
     minimum_interval_seconds=INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -44,7 +47,11 @@ def dispatch_sensor(
     launch = min(settings.worker_count - active, math.ceil(due / per_run) - active)
     if launch <= 0:
         return dg.SkipReason(f"{due:,} jobs due; {active} sender runs queued or running")
-    tick = int(context.cursor or 0) + 1
+    # A lost cursor restarts after the runs this sensor launched, never reusing a run key.
+    launched = context.cursor or context.instance.get_runs_count(
+        dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME})
+    )
+    tick = int(launched) + 1
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"send-{tick}-{i}") for i in range(launch)],
         cursor=str(tick),
