@@ -9,6 +9,14 @@ export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.demo/dagster_home}
 # Demo-only key for the demo's fake passwords; a deployment sets its own secret.
 export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-1000}
 export WARMUP_SECRET_KEY=${WARMUP_SECRET_KEY:-demo-only-secret-key-not-for-production}
+# The demo's clock runs 12 times faster from 06:00 UTC today, so a day of warmup mail plays
+# out in about 80 minutes (WARMUP_CLOCK_SPEED=1 for real time). The microseconds make every
+# start a new anchor, so a restart replays the rest of the day instead of resuming it.
+export WARMUP_CLOCK_SPEED=${WARMUP_CLOCK_SPEED:-12}
+if [ "$WARMUP_CLOCK_SPEED" != "1" ]; then
+  export WARMUP_CLOCK_START=${WARMUP_CLOCK_START:-$(date -u +%F)T06:00:00.$(printf %06d $(($(date +%s) % 1000000)))+00:00}
+fi
+export WARMUP_SCHEDULER_INTERVAL_MS=${WARMUP_SCHEDULER_INTERVAL_MS:-10000}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}
 

@@ -6,9 +6,10 @@ due order against what is already counted and decides, per job:
 - **admit** it (its counts are taken at once, so the rest of the batch sees them);
 - **defer** it to the moment it could go: the next opening of its mailbox's send window, the
   end of its mailbox's minimum spacing, the next minute or hour of its owner's rate caps;
-- **refuse** it when a daily limit is used up (the mailbox's quota for the job's day, or the
-  owner plan's daily limit): planning never plans past them, so this only happens when
-  something else filled the day first, and the job fails with the reason;
+- **refuse** it when its local day's window is over (it expired unsent), or when a daily
+  limit is used up (the mailbox's quota for the job's day, or the owner plan's daily limit):
+  planning never plans past them, so this only happens when something else filled the day
+  first; the job fails with the reason;
 - or leave it untouched when the global per-minute or per-hour cap is full: everything behind
   it would wait for the same cap, so the batch stops there.
 
@@ -152,6 +153,12 @@ def admit(
             decision.blocked_until = _minute_start(now, 60)
             break
         opening = next_window_opening(c, now, limits)
+        next_sending_day = local_day(opening or now, c.timezone)
+        if next_sending_day > c.local_date:
+            # Its day is over: sending yesterday's mail today would only crowd today's. The
+            # miss shows in the day's fill rate, where catching up is decided.
+            decision.refused.append((c, f"expired: its day ({c.local_date}) is over"))
+            continue
         if opening is not None:
             decision.deferred.append((c, opening, "outside the send window"))
             continue

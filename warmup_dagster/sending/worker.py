@@ -241,6 +241,10 @@ class Sender:
                 queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
             )
             self.summary.outcomes.update(recorded.outcomes)
+            for box in recorded.paused - self.summary.paused_mailboxes:
+                # Rare and needing an operator: one line per paused mailbox, in the run's log.
+                r = next(r for r in batch if r.job.candidate.mailbox_id == box)
+                self.log.warning(f"paused {r.job.sender}, its jobs held: {r.error}")
             self.summary.paused_mailboxes |= recorded.paused
             self._held.difference_update(r.job.candidate.job_id for r in batch)
         # Progress at most once a minute: trickling mail must not become a log line per email.

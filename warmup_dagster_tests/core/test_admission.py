@@ -59,11 +59,22 @@ def test_outside_the_window_waits_for_its_next_opening():
         (job(1), datetime(2026, 3, 2, 6, 0, tzinfo=UTC), "outside the send window")
     ]
     d = decide([job(1)], now=late)
+    assert d.refused == [(job(1), f"expired: its day ({DAY}) is over")]
+    tomorrow = DAY + timedelta(days=1)
+    d = decide([job(1, local_date=tomorrow)], now=late)
     assert d.deferred[0][1] == datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
     # Asia/Kolkata (+05:30): 09:30 UTC is 15:00 local, inside; 17:00 UTC is 22:30 local, after.
     assert decide([job(1, timezone="Asia/Kolkata")]).admitted
-    d = decide([job(1, timezone="Asia/Kolkata")], now=datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+    kolkata_tomorrow = job(1, timezone="Asia/Kolkata", local_date=DAY + timedelta(days=1))
+    d = decide([kolkata_tomorrow], now=datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
     assert d.deferred[0][1] == datetime(2026, 3, 3, 0, 30, tzinfo=UTC)
+
+
+def test_a_job_of_a_day_that_is_over_expires():
+    yesterday = DAY - timedelta(days=1)
+    d = decide([job(1, local_date=yesterday)])
+    assert not d.admitted and d.refused[0][1] == f"expired: its day ({yesterday}) is over"
+    assert not d.taken
 
 
 def test_same_mailbox_spacing():
@@ -147,7 +158,9 @@ def test_no_decision_breaks_a_cap(rows, global_minute, user_minute, quotas):
 
 
 def test_date_of_the_job_not_of_the_claim_keys_the_day_counts():
-    yesterday = DAY - timedelta(days=1)
-    d = decide([job(1, local_date=yesterday)])
-    assert (Scope.MAILBOX_DAY, 1, yesterday.toordinal()) in d.taken
-    assert (Scope.MAILBOX_DAY, 1, DAY.toordinal()) not in d.taken
+    # 01:00 UTC on the 3rd is still the 2nd in New York, inside a 00-24 window
+    late = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
+    limits = Limits(100, 5000, 5, 200, timedelta(minutes=2), 0, 24)
+    d = decide([job(1, timezone="America/New_York")], now=late, limits=limits)
+    assert (Scope.MAILBOX_DAY, 1, DAY.toordinal()) in d.taken
+    assert (Scope.MAILBOX_DAY, 1, DAY.toordinal() + 1) not in d.taken

@@ -209,7 +209,7 @@ def test_a_retry_reuses_the_message_id_and_is_delivered(engine, cipher, cert):
 
 
 def test_authentication_failure_pauses_that_mailbox_and_holds_its_jobs(
-    engine, cipher, server, cert
+    engine, cipher, server, cert, caplog
 ):
     bad = mailboxes(engine, cipher, server, n_users=1, per_user=1, password="wrong")
     with Session(engine) as session, session.begin():
@@ -225,6 +225,8 @@ def test_authentication_failure_pauses_that_mailbox_and_holds_its_jobs(
     summary = run(engine, settings_for(cert), cipher)
 
     assert summary.paused_mailboxes == set(bad)
+    # the run's log names it once (in Dagster, the sender run's log in the UI)
+    assert caplog.text.count("paused box0@u0.example, its jobs held") == 1
     with Session(engine) as session:
         paused = session.get(Mailbox, bad[0])
         assert paused.state is MailboxState.PAUSED and "535" in paused.state_reason
@@ -237,16 +239,24 @@ def test_authentication_failure_pauses_that_mailbox_and_holds_its_jobs(
     assert "wrong" not in paused.state_reason
 
 
-def test_jobs_due_outside_the_window_wait_for_it(engine, cipher, server, cert):
-    # 09:00 UTC is 18:00 in Tokyo, outside a 06-16 window; inside it in UTC.
-    tokyo = mailboxes(engine, cipher, server, timezone="Asia/Tokyo")
-    jobs(engine, tokyo, ["a@x.example"])
+def test_jobs_due_outside_the_window_wait_for_it_and_expire_after_it(engine, cipher, server, cert):
+    # 09:00 UTC is 04:00 in New York, before its 06-22 window; 18:00 in Tokyo, after a 06-16 one.
+    new_york = mailboxes(engine, cipher, server, timezone="America/New_York")
+    [waits] = jobs(engine, new_york, ["a@x.example"])
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "tokyo-owner", START)
+        tokyo = add_mailbox(session, user, "t@tokyo.example", START, cipher, timezone="Asia/Tokyo")
+        tokyo_job = add_job(session, tokyo, tokyo, START, JobStatus.PENDING).id
     summary = run(engine, settings_for(cert, send_window_end_hour="16"), cipher)
-    assert summary.claimed == 0 and summary.deferred == 1 and not server.received
-    [job] = job_rows(engine).values()
-    assert job.status is JobStatus.PENDING
-    assert job.due_at == datetime(2026, 3, 2, 21, 0, tzinfo=UTC)  # 06:00 Tokyo next day
-    assert job.scheduled_at == START  # the planned slot stays on record
+    assert summary.claimed == 0 and summary.deferred == 1 and summary.refused == 1
+    assert not server.received
+    jobs_now = job_rows(engine)
+    assert jobs_now[waits].status is JobStatus.PENDING
+    assert jobs_now[waits].due_at == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # 06:00 New York
+    assert jobs_now[waits].scheduled_at == START  # the planned slot stays on record
+    # Tokyo's day (2 March) is over: its job expires instead of crowding the 3rd
+    assert jobs_now[tokyo_job].status is JobStatus.FAILED
+    assert jobs_now[tokyo_job].error == "not sent: expired: its day (2026-03-02) is over"
 
 
 def test_spacing_between_sends_of_one_mailbox(engine, cipher, server, cert):
