@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import psycopg2
 import pytest
 from sqlalchemy.engine import Engine
@@ -129,3 +131,14 @@ def cipher() -> Cipher:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(MONDAY_5AM)
+
+
+@pytest.fixture
+def instance(tmp_path: Path, backend: str, pg_databases: PostgresDatabases) -> Iterator[Any]:
+    """A Dagster instance whose storage is on the same backend as the test's app database."""
+    overrides = None
+    if backend == "postgres":
+        url = pg_databases.url(pg_databases.create())
+        overrides = {"storage": {"postgres": {"postgres_url": url}}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        yield instance

@@ -18,17 +18,6 @@ from warmup_dagster_tests.planning.conftest import pool  # noqa: F401 - fixture
 
 
 @pytest.fixture
-def instance(tmp_path, backend, pg_databases):
-    """Dagster's own storage on the same backend as the app database of the test."""
-    overrides = None
-    if backend == "postgres":
-        url = pg_databases.url(pg_databases.create())
-        overrides = {"storage": {"postgres": {"postgres_url": url}}}
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
-        yield instance
-
-
-@pytest.fixture
 def resources(db_url, monkeypatch):
     # the clock of these runs: 05:00 UTC on Monday 2 March 2026, the day the pool was imported
     monkeypatch.setenv("WARMUP_CLOCK_START", "2026-03-02T05:00:00+00:00")

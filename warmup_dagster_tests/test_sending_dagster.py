@@ -32,17 +32,6 @@ _boxes = count()
 
 
 @pytest.fixture
-def instance(tmp_path, backend, pg_databases):
-    """Dagster's own storage on the same backend as the app database of the test."""
-    overrides = None
-    if backend == "postgres":
-        url = pg_databases.url(pg_databases.create())
-        overrides = {"storage": {"postgres": {"postgres_url": url}}}
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
-        yield instance
-
-
-@pytest.fixture
 def env(monkeypatch):
     """The settings WarmupDatabase reads at setup: a clock at START running at wall speed."""
     monkeypatch.setenv("WARMUP_CLOCK_START", START.isoformat())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -104,7 +104,7 @@ class Claim:
     blocked_until: datetime | None = None
 
 
-def _due(now: datetime) -> Any:
+def _due() -> Any:
     return (
         select(
             WarmupJob.id,
@@ -142,7 +142,9 @@ def _expired(now: datetime) -> tuple[Any, ...]:
     return (WarmupJob.status == JobStatus.PROCESSING, WarmupJob.lease_expires_at < now)
 
 
-def claim(engine: Engine, settings: Settings, now_fn: Any, worker_id: str, limit: int) -> Claim:
+def claim(
+    engine: Engine, settings: Settings, now_fn: Callable[[], datetime], worker_id: str, limit: int
+) -> Claim:
     """Claim up to `limit` due jobs for `worker_id` within every cap (see the module docstring).
 
     Jobs whose lease ran out (their sender died) are reclaimed first.
@@ -151,12 +153,10 @@ def claim(engine: Engine, settings: Settings, now_fn: Any, worker_id: str, limit
         # "now" inside the lock: successive claims see increasing times.
         now: datetime = now_fn()
         lock = {"of": WarmupJob, "skip_locked": True}
-        rows = list(
-            conn.execute(_due(now).where(*_expired(now)).limit(limit).with_for_update(**lock))
-        )
+        rows = list(conn.execute(_due().where(*_expired(now)).limit(limit).with_for_update(**lock)))
         if len(rows) < limit:
             rows += conn.execute(
-                _due(now)
+                _due()
                 .where(*_claimable(now))
                 .order_by(WarmupJob.due_at)
                 .limit(limit - len(rows))
@@ -279,11 +279,12 @@ def _apply(
             )
         )
     deltas = Counter(decision.taken)
+    # A reclaimed job that is not sent now gives back the day reservation its first claim took.
+    for c in [c for c, *_ in decision.deferred] + [c for c, _ in decision.refused]:
+        if c.reclaimed:
+            deltas.subtract(day_keys(c))
     if decision.deferred:
         _defer(conn, decision.deferred, now)
-        for c, _, _ in decision.deferred:
-            if c.reclaimed:
-                deltas.subtract(day_keys(c))
     if decision.refused:
         conn.execute(
             update(WarmupJob.__table__)
@@ -322,11 +323,19 @@ def _defer(
         )
 
 
+def _lock_order(item: tuple[CounterKey, int]) -> tuple[str, int, int]:
+    (scope, subject, period), _ = item
+    return scope.name, subject, period
+
+
 def bump_counters(conn: Connection, deltas: Counter[CounterKey]) -> None:
-    """Add `deltas` to the stored counters in one statement (an upsert)."""
+    """Add `deltas` to the stored counters in one statement (an upsert).
+
+    Rows are written in one order everywhere, so two transactions can't deadlock on them.
+    """
     rows = [
         {"scope": scope.name, "subject_id": subject, "period": period, "used": n}
-        for (scope, subject, period), n in sorted(deltas.items(), key=lambda kv: kv[0][1:])
+        for (scope, subject, period), n in sorted(deltas.items(), key=_lock_order)
         if n
     ]
     if not rows:
@@ -532,12 +541,10 @@ def due_count(engine: Engine, now: datetime, cap: int) -> int:
     """How many jobs could be claimed now, counting no further than `cap`."""
     with engine.connect() as conn:
         due = conn.scalar(
-            select(func.count()).select_from(
-                _due(now).where(*_claimable(now)).limit(cap).subquery()
-            )
+            select(func.count()).select_from(_due().where(*_claimable(now)).limit(cap).subquery())
         )
         expired = conn.scalar(
-            select(func.count()).select_from(_due(now).where(*_expired(now)).limit(cap).subquery())
+            select(func.count()).select_from(_due().where(*_expired(now)).limit(cap).subquery())
         )
     return min(cap, (due or 0) + (expired or 0))
 

@@ -11,7 +11,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import ScaledClock
-from warmup_dagster.db.models import JobStatus, Mailbox, MailboxState, Security, SendLog, WarmupJob
+from warmup_dagster.core.admission import Scope
+from warmup_dagster.db.models import (
+    JobStatus,
+    Mailbox,
+    MailboxState,
+    Security,
+    SendCounter,
+    SendLog,
+    WarmupJob,
+)
 from warmup_dagster.mailboxes.service import list_mailboxes
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import load_settings
@@ -171,6 +180,15 @@ def test_each_outcome(engine, cipher, server, cert):
     statuses = Counter(e.status for e in log_rows(engine))
     assert statuses == {JobStatus.RETRY: 4, JobStatus.FAILED: 1, JobStatus.SENT: 1}
     assert len(ids) == 6
+    # Day reservations of the attempts that did not send were given back: one send counted.
+    used = Counter()
+    with Session(engine) as session:
+        for c in session.scalars(select(SendCounter)):
+            used[c.scope, c.subject_id] += c.used
+        user_id = session.get(Mailbox, box).user_id
+    assert used[Scope.MAILBOX_DAY, box] == 1 and used[Scope.USER_DAY, user_id] == 1
+    # while every attempt counts against the rate caps
+    assert used[Scope.GLOBAL_HOUR, 0] == used[Scope.USER_MINUTE, user_id] == 6
 
 
 def test_temporary_failures_retry_until_the_last_attempt_then_fail(engine, cipher, server, cert):
