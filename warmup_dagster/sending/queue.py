@@ -401,75 +401,100 @@ def record(
 ) -> Recorded:
     """Write a batch of outcomes in one transaction: jobs, send log, counters, mailboxes.
 
-    A job is only updated while this worker still holds it, so a run whose lease ran out
-    cannot overwrite the outcome of the run that reclaimed the job; its attempt is still logged.
+    Every attempt is logged. The rest applies only to jobs this attempt still holds (same
+    worker, same claim, still PROCESSING, locked here): if a lease ran out and another run
+    reclaimed a job, this late outcome changes neither the job nor the counters.
     """
     recorded = Recorded()
-    updates: dict[Outcome, list[dict[str, Any]]] = defaultdict(list)
-    log_rows: list[dict[str, Any]] = []
-    release: Counter[CounterKey] = Counter()
-    hard_failures: Counter[int] = Counter()
-    pause_reasons: dict[int, str] = {}
-    for r in results:
-        c = r.job.candidate
-        outcome = policy.next_outcome(r.outcome, r.job.attempt)
-        recorded.outcomes[outcome] += 1
-        row = {
-            "job": c.job_id,
-            "worker": worker_id,
-            "code": r.code,
-            "reply": r.reply or None,
-            "error": r.error,
-            "at": r.at,
-        }
-        if outcome is Outcome.SENT:
-            row |= {"subject": r.subject, "body": r.body}
-        elif outcome is Outcome.RETRY:
-            row["due"] = r.at + timedelta(seconds=policy.delay(r.job.attempt, rng))
-        updates[outcome].append(row)
-        if outcome is not Outcome.SENT:
-            release.subtract(day_keys(c))
-        if outcome is Outcome.FAILED and r.code is not None and r.code >= 500:
-            hard_failures[c.mailbox_id] += 1
-        if outcome is Outcome.PAUSE:
-            pause_reasons.setdefault(c.mailbox_id, r.error or f"SMTP {r.code}")
-        log_rows.append(
-            {
-                "job_id": c.job_id,
-                "mailbox_id": c.mailbox_id,
-                "user_id": c.user_id,
-                "kind": r.job.kind.name,
-                "recipient_email": r.job.recipient,
-                "message_id": r.job.message_id,
-                # A paused mailbox's job is held for a later attempt: logged as a retry.
-                "status": (
-                    JobStatus.RETRY if outcome is Outcome.PAUSE else JobStatus[outcome.name]
-                ).name,
-                "attempt": r.job.attempt,
-                "smtp_code": r.code,
-                "smtp_reply": r.reply or None,
-                "error": r.error,
-                "worker_id": worker_id,
-                "claimed_at": r.job.claimed_at,
-                "created_at": r.at,
-            }
-        )
     with writing(engine) as conn:
+        held = _still_held(conn, results, worker_id)
+        updates: dict[Outcome, list[dict[str, Any]]] = defaultdict(list)
+        release: Counter[CounterKey] = Counter()
+        hard_failures: Counter[int] = Counter()
+        pause_reasons: dict[int, str] = {}
+        log_rows = []
+        for r in results:
+            c = r.job.candidate
+            outcome = policy.next_outcome(r.outcome, r.job.attempt)
+            log_rows.append(_log_row(r, outcome, worker_id))
+            if c.job_id not in held:
+                continue
+            recorded.outcomes[outcome] += 1
+            row = {
+                "job": c.job_id,
+                "code": r.code,
+                "reply": r.reply or None,
+                "error": r.error,
+                "at": r.at,
+            }
+            if outcome is Outcome.SENT:
+                row |= {"subject": r.subject, "body": r.body}
+            elif outcome is Outcome.RETRY:
+                row["due"] = r.at + timedelta(seconds=policy.delay(r.job.attempt, rng))
+            updates[outcome].append(row)
+            if outcome is not Outcome.SENT:
+                release.subtract(day_keys(c))
+            if outcome is Outcome.FAILED and r.code is not None and r.code >= 500:
+                hard_failures[c.mailbox_id] += 1
+            if outcome is Outcome.PAUSE:
+                pause_reasons.setdefault(c.mailbox_id, r.error or f"SMTP {r.code}")
         for outcome, rows in updates.items():
             conn.execute(_OUTCOME_UPDATES[outcome], rows)
         conn.execute(insert(SendLog.__table__), log_rows)
         bump_counters(conn, release)
+        # Mailboxes in id order, as everywhere, so two runs' records can't deadlock.
         if hard_failures:
+            box = Mailbox.__table__.c
             conn.execute(
                 update(Mailbox.__table__)
-                .where(Mailbox.__table__.c.id == bindparam("box"))
-                .values(hard_failures=Mailbox.__table__.c.hard_failures + bindparam("n")),
-                [{"box": box, "n": n} for box, n in hard_failures.items()],
+                .where(box.id == bindparam("box"))
+                .values(hard_failures=box.hard_failures + bindparam("n")),
+                [{"box": b, "n": n} for b, n in sorted(hard_failures.items())],
             )
         if pause_reasons:
             _pause(conn, pause_reasons, results[0].at)
             recorded.paused = set(pause_reasons)
     return recorded
+
+
+def _still_held(conn: Connection, results: Sequence[Result], worker_id: str) -> set[int]:
+    """The results' jobs this worker still holds from the same claim, locked until commit."""
+    claimed = {r.job.candidate.job_id: r.job.claimed_at for r in results}
+    held: set[int] = set()
+    ids = sorted(claimed)
+    for start in range(0, len(ids), 1000):
+        rows = conn.execute(
+            select(WarmupJob.id, WarmupJob.picked_at)
+            .where(
+                WarmupJob.id.in_(ids[start : start + 1000]),
+                WarmupJob.worker_id == worker_id,
+                WarmupJob.status == JobStatus.PROCESSING,
+            )
+            .with_for_update()
+        )
+        held.update(job for job, picked in rows if picked == claimed[job])
+    return held
+
+
+def _log_row(r: Result, outcome: Outcome, worker_id: str) -> dict[str, Any]:
+    c = r.job.candidate
+    return {
+        "job_id": c.job_id,
+        "mailbox_id": c.mailbox_id,
+        "user_id": c.user_id,
+        "kind": r.job.kind.name,
+        "recipient_email": r.job.recipient,
+        "message_id": r.job.message_id,
+        # A paused mailbox's job is held for a later attempt: logged as a retry.
+        "status": (JobStatus.RETRY if outcome is Outcome.PAUSE else JobStatus[outcome.name]).name,
+        "attempt": r.job.attempt,
+        "smtp_code": r.code,
+        "smtp_reply": r.reply or None,
+        "error": r.error,
+        "worker_id": worker_id,
+        "claimed_at": r.job.claimed_at,
+        "created_at": r.at,
+    }
 
 
 def _pause(conn: Connection, reasons: dict[int, str], now: datetime) -> None:
@@ -483,18 +508,14 @@ def _pause(conn: Connection, reasons: dict[int, str], now: datetime) -> None:
             state_changed_at=now,
             updated_at=now,
         ),
-        [{"box": b, "why": f"paused by the sender: {why}"} for b, why in reasons.items()],
+        [{"box": b, "why": f"paused by the sender: {why}"} for b, why in sorted(reasons.items())],
     )
 
 
 def _outcome_update(status: JobStatus, **values: Any) -> Any:
     return (
         update(WarmupJob.__table__)
-        .where(
-            _JOB.id == bindparam("job"),
-            _JOB.worker_id == bindparam("worker"),
-            _JOB.status == JobStatus.PROCESSING.name,
-        )
+        .where(_JOB.id == bindparam("job"))
         .values(
             status=status.name,
             smtp_code=bindparam("code"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import compose
@@ -33,6 +34,8 @@ from warmup_dagster.settings import Settings
 # Results per outcome write, and the longest a result waits to be written.
 RECORD_BATCH = 500
 RECORD_EVERY_S = 0.5
+# Tries to write a batch of outcomes (the database busy or failing over) before the run fails.
+RECORD_ATTEMPTS = 5
 # Seconds between progress lines in the run's log.
 PROGRESS_EVERY_S = 60.0
 # Claimed-but-unsent jobs a run keeps ahead, in multiples of its concurrency.
@@ -135,8 +138,8 @@ class Sender:
                             break
                         if tasks and (self._blocked_until or not self._candidates):
                             # Nothing due, or the global cap is full: let the sends in flight
-                            # go on a while before taking the claim lock again.
-                            next_claim = time.monotonic() + RECORD_EVERY_S
+                            # go on before taking the claim lock again.
+                            next_claim = time.monotonic() + self._pause_before_claim()
                 if tasks:
                     done, tasks = await asyncio.wait(
                         tasks, timeout=0.05, return_when=asyncio.FIRST_COMPLETED
@@ -156,8 +159,11 @@ class Sender:
                     await self._extend_leases()
                     last_lease = now
         finally:
-            if tasks:
-                await asyncio.wait(tasks)
+            # Finish what was claimed, still renewing its leases: sessions may be queued.
+            renew = max(0.05, self.clock.real_seconds(self.settings.send_lease_seconds) / 4)
+            while tasks:
+                _, tasks = await asyncio.wait(tasks, timeout=renew)
+                await self._extend_leases()
             await self._record()
             self.summary.seconds = time.monotonic() - started
 
@@ -181,9 +187,15 @@ class Sender:
             groups[job.candidate.mailbox_id].append(job)
         return list(groups.values())
 
+    def _pause_before_claim(self) -> float:
+        if self._blocked_until is None:
+            return RECORD_EVERY_S
+        left = (self._blocked_until - self.clock.now()).total_seconds()
+        return max(RECORD_EVERY_S, self.clock.real_seconds(left))
+
     async def _wait_for_due(self, deadline: float) -> bool:
         """Nothing was claimed: wait for the next due job if it comes soon; False to stop."""
-        if self._candidates:
+        if self._candidates and self._blocked_until is None:
             return True  # candidates were deferred or refused: look again at once
         now = self.clock.now()
         # Full global caps open again within the hour; otherwise wait no longer than the
@@ -237,9 +249,7 @@ class Sender:
     async def _record(self) -> None:
         while self._results:
             batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
-            recorded = await asyncio.to_thread(
-                queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
-            )
+            recorded = await self._record_batch(batch)
             self.summary.outcomes.update(recorded.outcomes)
             for box in recorded.paused - self.summary.paused_mailboxes:
                 # Rare and needing an operator: one line per paused mailbox, in the run's log.
@@ -252,7 +262,24 @@ class Sender:
             self._last_progress = time.monotonic()
             self.log.info(f"progress: {self.summary.metadata()}")
 
+    async def _record_batch(self, batch: list[Result]) -> queue.Recorded:
+        """Write one batch, retrying a failed transaction: losing it would mean re-sends."""
+        attempt = 1
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
+                )
+            except OperationalError as exc:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                self.log.warning(f"recording outcomes failed, retrying: {exc}")
+                await asyncio.sleep(2**attempt)
+                attempt += 1
+
     async def _extend_leases(self) -> None:
+        if not self._held:
+            return
         until = self.clock.now() + timedelta(seconds=self.settings.send_lease_seconds)
         await asyncio.to_thread(
             queue.extend_leases, self.engine, self.worker_id, set(self._held), until

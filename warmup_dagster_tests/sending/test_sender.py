@@ -1,6 +1,7 @@
 """Sender runs against a real SMTP server (AUTH, STARTTLS with a self-signed certificate) on
 both databases: outcomes, retries, pausing, windows, spacing, leases and the caps."""
 
+import random
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import ScaledClock
 from warmup_dagster.core.admission import Scope
+from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.db.models import (
     JobStatus,
     Mailbox,
@@ -22,6 +24,7 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 from warmup_dagster.mailboxes.service import list_mailboxes
+from warmup_dagster.sending import queue
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
@@ -364,3 +367,40 @@ def test_two_runs_at_once_send_nothing_twice_and_hold_every_cap(engine, cipher, 
         assert session.scalar(
             select(func.count()).where(WarmupJob.status == JobStatus.SENT)
         ) == len(ids)
+
+
+def test_a_late_outcome_of_a_reclaimed_job_changes_only_the_log(engine, cipher, cert):
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "owner", START)
+        box = add_mailbox(session, user, "a@one.example", START, cipher)
+        job_id = add_job(session, box, box, START, JobStatus.PENDING).id
+        box_id = box.id
+    settings = settings_for(cert, send_lease_seconds="60", smtp_timeout_seconds="5")
+    policy, rng = RetryPolicy(), random.Random(1)
+
+    [first] = queue.claim(engine, settings, lambda: START, "A", 10).jobs
+    later = START + timedelta(minutes=5)  # A's lease ran out; B reclaims the job and sends it
+    claim_b = queue.claim(engine, settings, lambda: later, "B", 10)
+    assert claim_b.reclaimed == 1
+    [second] = claim_b.jobs
+
+    def result(job, outcome, code, at):
+        return queue.Result(job, outcome, code, "", None, at, "s", "b")
+
+    queue.record(engine, [result(second, Outcome.SENT, 250, later)], "B", policy, rng)
+    late = queue.record(engine, [result(first, Outcome.RETRY, 451, later)], "A", policy, rng)
+
+    assert not late.outcomes  # nothing applied
+    job = job_rows(engine)[job_id]
+    assert job.status is JobStatus.SENT and job.worker_id == "B"
+    assert [(e.worker_id, e.status) for e in log_rows(engine)] == [
+        ("B", JobStatus.SENT),
+        ("A", JobStatus.RETRY),
+    ]
+    with Session(engine) as session:
+        [quota_count] = session.scalars(
+            select(SendCounter.used).where(
+                SendCounter.scope == Scope.MAILBOX_DAY, SendCounter.subject_id == box_id
+            )
+        )
+    assert quota_count == 1  # the late failure gave nothing back
