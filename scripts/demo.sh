@@ -17,6 +17,8 @@ if [ "$WARMUP_CLOCK_SPEED" != "1" ]; then
   export WARMUP_CLOCK_START=${WARMUP_CLOCK_START:-$(date -u +%F)T06:00:00.$(printf %06d $(($(date +%s) % 1000000)))+00:00}
 fi
 export WARMUP_SCHEDULER_INTERVAL_MS=${WARMUP_SCHEDULER_INTERVAL_MS:-10000}
+# Equal to deploy/dagster.embedded.yaml's sender limit: SQLite serves one writer at a time.
+export WARMUP_WORKER_COUNT=${WARMUP_WORKER_COUNT:-2}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}
 

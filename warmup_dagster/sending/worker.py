@@ -34,6 +34,8 @@ from warmup_dagster.settings import Settings
 # Results per outcome write, and the longest a result waits to be written.
 RECORD_BATCH = 500
 RECORD_EVERY_S = 0.5
+# How long to wait when the due jobs are locked by another transaction.
+BUSY_ROWS_WAIT_S = 1.0
 # Tries to write a batch of outcomes (the database busy or failing over) before the run fails.
 RECORD_ATTEMPTS = 5
 # Seconds between progress lines in the run's log.
@@ -207,7 +209,8 @@ class Sender:
         wait = self.clock.real_seconds(max(0.0, (until - now).total_seconds()))
         if time.monotonic() + wait >= deadline:
             return False
-        await asyncio.sleep(max(wait, 0.01))
+        # Due already but not claimable: another transaction (planning) holds those rows.
+        await asyncio.sleep(wait if until > now else BUSY_ROWS_WAIT_S)
         return True
 
     async def _send(self, jobs: list[ClaimedJob], sessions: asyncio.Semaphore) -> None:
