@@ -16,6 +16,8 @@ from types import TracebackType
 import dagster as dg
 import yaml
 
+from warmup_dagster.sensors.dispatch import ACTIVE
+
 REPO = Path(__file__).resolve().parent.parent
 DAEMON = Path(sys.executable).parent / "dagster-daemon"
 
@@ -68,15 +70,7 @@ class DagsterDeployment:
         for name in sensors:
             self.stop_sensor(name)
         instance = self.instance()
-        busy = dg.RunsFilter(
-            statuses=[
-                dg.DagsterRunStatus.QUEUED,
-                dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED,
-                dg.DagsterRunStatus.CANCELING,
-            ]
-        )
+        busy = dg.RunsFilter(statuses=ACTIVE)
         self.wait_for(lambda: instance.get_runs_count(busy) == 0, timeout, "idle instance")
 
     def __enter__(self) -> DagsterDeployment:

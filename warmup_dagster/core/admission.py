@@ -99,18 +99,23 @@ def day_keys(c: Candidate) -> list[CounterKey]:
     return keys
 
 
-def next_window_opening(c: Candidate, now: datetime, limits: Limits) -> datetime | None:
-    """None if `now` is inside the mailbox's send window, else when the window next opens."""
+def window_check(c: Candidate, now: datetime, limits: Limits) -> tuple[datetime | None, bool]:
+    """`(opening, expired)`: when the mailbox's window next opens (None while it is open),
+    and whether the job's own local day is over."""
     today = local_day(now, c.timezone)
+    if c.local_date < today:
+        return None, True
     window = send_window(today, c.timezone, limits.window_start_hour, limits.window_end_hour)
     if now < window.start:
-        return window.start
-    if now >= window.end:
-        tomorrow = today + timedelta(days=1)
-        return send_window(
-            tomorrow, c.timezone, limits.window_start_hour, limits.window_end_hour
-        ).start
-    return None
+        return window.start, False
+    if now < window.end:
+        return None, False
+    if c.local_date == today:
+        return None, True
+    tomorrow = today + timedelta(days=1)
+    return send_window(
+        tomorrow, c.timezone, limits.window_start_hour, limits.window_end_hour
+    ).start, False
 
 
 def _minute_start(now: datetime, minutes: int) -> datetime:
@@ -152,9 +157,8 @@ def admit(
         if used((Scope.GLOBAL_HOUR, 0, minute // 60)) >= limits.global_per_hour:
             decision.blocked_until = _minute_start(now, 60)
             break
-        opening = next_window_opening(c, now, limits)
-        next_sending_day = local_day(opening or now, c.timezone)
-        if next_sending_day > c.local_date:
+        opening, expired = window_check(c, now, limits)
+        if expired:
             # Its day is over: sending yesterday's mail today would only crowd today's. The
             # miss shows in the day's fill rate, where catching up is decided.
             decision.refused.append((c, f"expired: its day ({c.local_date}) is over"))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+# Ids per `IN (...)` list: a statement's parameters stay bounded on both databases.
+IN_LIST_CHUNK = 5_000
 
 # A writer waits this long for SQLite's single write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -69,3 +75,9 @@ def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
             key = zlib.crc32(name.encode())
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         yield conn
+
+
+def chunks(items: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

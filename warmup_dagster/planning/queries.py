@@ -6,16 +6,17 @@ import csv
 import enum
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Integer, cast, delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from warmup_dagster.db.engine import chunks
 from warmup_dagster.db.models import (
     DailyQuota,
     JobStatus,
@@ -26,16 +27,8 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 
-CHUNK = 5_000
 # Jobs that still hold a slot (count against caps, spacing and the plan's limit).
 QUEUED = (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.RETRY)
-
-T = TypeVar("T")
-
-
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _minute_sql(conn: Connection, column: Any) -> ColumnElement[int]:

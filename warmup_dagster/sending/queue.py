@@ -35,7 +35,8 @@ from warmup_dagster.core.admission import (
     day_keys,
 )
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
-from warmup_dagster.db.engine import exclusive, writing
+from warmup_dagster.core.slots import epoch_minute
+from warmup_dagster.db.engine import chunks, exclusive, writing
 from warmup_dagster.db.models import (
     DailyQuota,
     JobKind,
@@ -95,7 +96,6 @@ class ClaimedJob:
 class Claim:
     """What one claim did."""
 
-    now: datetime
     candidates: int = 0
     jobs: list[ClaimedJob] = field(default_factory=list)
     deferred: int = 0
@@ -162,7 +162,7 @@ def claim(
                 .limit(limit - len(rows))
                 .with_for_update(**lock)
             )
-        result = Claim(now=now, candidates=len(rows))
+        result = Claim(candidates=len(rows))
         if not rows:
             return result
         default_tz = settings.send_window_timezone
@@ -216,13 +216,12 @@ def _claimed(c: Candidate, now: datetime, r: Any) -> ClaimedJob:
 
 
 def _counts(conn: Connection, candidates: list[Candidate], now: datetime) -> dict[CounterKey, int]:
-    keys = {key for c in candidates for key in (*counter_keys(c, now), *day_keys(c))}
+    # A reclaimed job's day counts are not checked again, so its keys leave them out too.
+    keys = list({key for c in candidates for key in counter_keys(c, now)})
     columns = (_COUNTER.c.scope, _COUNTER.c.subject_id, _COUNTER.c.period)
     found: dict[CounterKey, int] = {}
-    ordered = list(keys)
-    for start in range(0, len(ordered), 1000):
-        chunk = ordered[start : start + 1000]
-        query = select(*columns, _COUNTER.c.used).where(tuple_(*columns).in_(chunk))
+    for part in chunks(keys, 1000):  # three parameters per key
+        query = select(*columns, _COUNTER.c.used).where(tuple_(*columns).in_(part))
         for scope, subject, period, used in conn.execute(query):
             found[scope, subject, period] = used
     return found
@@ -353,7 +352,7 @@ def bump_counters(conn: Connection, deltas: Counter[CounterKey]) -> None:
 
 def prune_counters(engine: Engine, now: datetime) -> int:
     """Delete counters no cap will read again; returns how many."""
-    minute = int(now.timestamp()) // 60
+    minute = epoch_minute(now)
     old_day = now.date().toordinal() - KEEP_DAYS
     with writing(engine) as conn:
         deleted = 0
@@ -461,12 +460,11 @@ def _still_held(conn: Connection, results: Sequence[Result], worker_id: str) -> 
     """The results' jobs this worker still holds from the same claim, locked until commit."""
     claimed = {r.job.candidate.job_id: r.job.claimed_at for r in results}
     held: set[int] = set()
-    ids = sorted(claimed)
-    for start in range(0, len(ids), 1000):
+    for part in chunks(sorted(claimed)):
         rows = conn.execute(
             select(WarmupJob.id, WarmupJob.picked_at)
             .where(
-                WarmupJob.id.in_(ids[start : start + 1000]),
+                WarmupJob.id.in_(part),
                 WarmupJob.worker_id == worker_id,
                 WarmupJob.status == JobStatus.PROCESSING,
             )
@@ -544,13 +542,12 @@ _OUTCOME_UPDATES = {
 
 def extend_leases(engine: Engine, worker_id: str, job_ids: Iterable[int], until: datetime) -> None:
     """Keep the jobs this worker still holds from being reclaimed while it works on them."""
-    ids = list(job_ids)
     with writing(engine) as conn:
-        for start in range(0, len(ids), 1000):
+        for part in chunks(sorted(job_ids)):
             conn.execute(
                 update(WarmupJob)
                 .where(
-                    WarmupJob.id.in_(ids[start : start + 1000]),
+                    WarmupJob.id.in_(part),
                     WarmupJob.worker_id == worker_id,
                     WarmupJob.status == JobStatus.PROCESSING,
                 )
