@@ -43,7 +43,7 @@ class DayPlan:
 class Target:
     """One mailbox-day to plan."""
 
-    box: Mailbox
+    box: Row  # `queries.batch_mailboxes`
     plan_limit: int
     day: date
     timezone: str

@@ -30,7 +30,7 @@ from warmup_dagster.core.slots import (
 )
 from warmup_dagster.db.counting import count_sends_by
 from warmup_dagster.db.engine import exclusive
-from warmup_dagster.db.models import JobKind, JobStatus, MailboxState
+from warmup_dagster.db.models import JobStatus, MailboxState
 from warmup_dagster.planning import queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target, ramp_settings
 from warmup_dagster.planning.recipients import pair_recipients
@@ -112,16 +112,21 @@ def plan_mailboxes(
         if not targets:
             return []
         by_day = _ids_by_day(targets)
-        queries.delete_pending(conn, by_day)
+        if replan:  # a day not planned yet has no planned jobs
+            queries.delete_pending(conn, by_day)
         shared = Shared(conn, settings, now, targets, by_day, rng)
         plans = _quotas(conn, targets, shared.kept)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes
-        for start in range(0, len(order), PART):
-            part = order[start : start + PART]
-            _place(part, shared, settings, now, rng)
-            pair_recipients(part, shared, rng)
-            _write(conn, part, shared.rows, token_key, now, rng)
+        # One writer for the whole call: the server stores a part's jobs while the next part
+        # is computed.
+        with queries.JobWriter(conn, now) as jobs:
+            for start in range(0, len(order), PART):
+                part = order[start : start + PART]
+                _place(part, shared, settings, now, rng)
+                pair_recipients(part, shared, rng)
+                _write(jobs, part, shared.rows, token_key, rng)
+        queries.replace_daily_quotas(conn, [_outcome(plan, now) for plan in plans])
     return plans
 
 
@@ -162,7 +167,7 @@ def _targets(
     conn: Connection, emails: list[str], settings: Settings, now: datetime, replan: bool
 ) -> list[Target]:
     targets = []
-    for box, plan_limit in queries.batch_mailboxes(conn, emails):
+    for box in queries.batch_mailboxes(conn, emails):
         timezone = box.timezone or settings.send_window_timezone
         today = local_day(now, timezone)
         for day in (today, today + timedelta(days=1)):
@@ -170,7 +175,7 @@ def _targets(
                 day, timezone, settings.send_window_start_hour, settings.send_window_end_hour
             )
             if window.end > now and window.start < now + HORIZON:
-                targets.append(Target(box, plan_limit, day, timezone, window))
+                targets.append(Target(box, box.plan_limit, day, timezone, window))
     if not replan and targets:
         done = queries.planned_days(conn, {t.box.id for t in targets}, {t.day for t in targets})
         targets = [t for t in targets if (t.box.id, t.day) not in done]
@@ -217,62 +222,47 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan
     return plans
 
 
-JOB_COLUMNS = (
-    "kind", "mailbox_id", "user_id", "recipient_mailbox_id", "recipient_email", "local_date",
-    "scheduled_at", "due_at", "status", "attempts", "message_id", "token", "content_seed",
-    "created_at", "updated_at",
-)  # fmt: skip
-
-
 def _write(
-    conn: Connection,
+    jobs: queries.JobWriter,
     order: Order,
     rows: dict[int, Row],
     token_key: bytes,
-    now: datetime,
     rng: random.Random,
 ) -> None:
-    emails = {r.id: r.email for r in rows.values()}
     # Message-IDs must be unique forever, also when a seeded `rng` replays a plan.
     ids_rng = random.Random(os.urandom(16))
-    quotas = []
-    with queries.JobWriter(conn, JOB_COLUMNS) as jobs:
-        for target, plan in order:
-            box = target.box
-            for when, recipient in zip(plan.slots, plan.recipients, strict=True):
-                message_id, token = new_message_id(ids_rng, token_key, box.domain)
-                jobs.add(
-                    (
-                        JobKind.SEND,
-                        box.id,
-                        box.user_id,
-                        recipient,
-                        emails[recipient],
-                        plan.local_date,
-                        when,
-                        when,
-                        JobStatus.PENDING,
-                        0,
-                        message_id,
-                        token,
-                        rng.getrandbits(63),
-                        now,
-                        now,
-                    )
+    seeds = rng.getrandbits
+    for target, plan in order:
+        domain = target.box.domain
+        jobs.add_day(
+            plan.mailbox_id,
+            target.box.user_id,
+            plan.local_date,
+            (
+                (
+                    recipient,
+                    rows[recipient].email,
+                    when,
+                    *new_message_id(ids_rng, token_key, domain),
+                    seeds(63),
                 )
-            quotas.append(
-                {
-                    "mailbox_id": box.id,
-                    "local_date": plan.local_date,
-                    "quota": plan.quota.value,
-                    "ramp": plan.quota.ramp,
-                    "kept": plan.kept,
-                    "planned": plan.planned,
-                    "shortfall": plan.shortfall,
-                    "reason": plan.reason or None,
-                    "first_slot": min(plan.slots, default=None),
-                    "last_slot": max(plan.slots, default=None),
-                    "planned_at": now,
-                }
-            )
-    queries.replace_daily_quotas(conn, quotas)
+                for when, recipient in zip(plan.slots, plan.recipients, strict=True)
+            ),
+        )
+
+
+def _outcome(plan: DayPlan, now: datetime) -> dict:
+    """The `daily_quotas` row of a planned mailbox-day."""
+    return {
+        "mailbox_id": plan.mailbox_id,
+        "local_date": plan.local_date,
+        "quota": plan.quota.value,
+        "ramp": plan.quota.ramp,
+        "kept": plan.kept,
+        "planned": plan.planned,
+        "shortfall": plan.shortfall,
+        "reason": plan.reason or None,
+        "first_slot": min(plan.slots, default=None),
+        "last_slot": max(plan.slots, default=None),
+        "planned_at": now,
+    }

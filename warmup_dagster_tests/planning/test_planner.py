@@ -10,7 +10,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from warmup_dagster.core.content import is_warmup_message_id, token_key
-from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxState, WarmupJob
+from warmup_dagster.db.models import (
+    DailyQuota,
+    JobKind,
+    JobStatus,
+    Mailbox,
+    MailboxState,
+    WarmupJob,
+)
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster_tests.conftest import TEST_SECRET
 
@@ -80,6 +87,35 @@ def test_replanning_mid_day_keeps_sent_jobs_and_plans_only_what_is_owed(engine, 
     for key, count in per_day.items():
         assert count == {**again, **quotas}[key]  # sent + newly planned == quota: nothing twice
     assert sum(p.sent for p in second) == len(sent)
+
+
+def test_replanning_leaves_pending_replies_alone(engine, pool, plan):
+    plan(pool)
+    with Session(engine) as s, s.begin():
+        job = s.scalars(select(WarmupJob).order_by(WarmupJob.id)).first()
+        reply = WarmupJob(
+            kind=JobKind.REPLY,
+            mailbox_id=job.mailbox_id,
+            user_id=job.user_id,
+            recipient_mailbox_id=job.recipient_mailbox_id,
+            recipient_email=job.recipient_email,
+            local_date=job.local_date,
+            scheduled_at=job.scheduled_at,
+            due_at=job.due_at,
+            status=JobStatus.PENDING,
+            attempts=0,
+            message_id="<reply-1@example.test>",
+            token="0123456789",
+            subject="Re: hello",
+            body="Thanks!",
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+        s.add(reply)
+    plan(pool, seed=2)
+    jobs = _jobs(engine)
+    assert [j.message_id for j in jobs if j.kind is JobKind.REPLY] == ["<reply-1@example.test>"]
+    assert sum(j.kind is JobKind.SEND for j in jobs) > 0
 
 
 def test_paused_weekend_and_plan_limits_lower_the_quota_with_a_reason(engine, pool, plan, clock):
