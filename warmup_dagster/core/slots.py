@@ -46,6 +46,15 @@ def epoch_minute(when: datetime) -> int:
     return int(when.timestamp()) // 60
 
 
+SECOND = 1_000_000  # microseconds
+MINUTE = 60 * SECOND
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(when: datetime) -> int:
+    return (when - EPOCH) // timedelta(microseconds=1)
+
+
 class CapLedger:
     """Planned sends per minute and per hour, globally and per user, against their caps.
 
@@ -134,42 +143,41 @@ def place_slots(
     max_gap_s: float,
     rng: random.Random,
     busy: Sequence[datetime] = (),
-    fits: Callable[[datetime], bool] = lambda when: True,
-    take: Callable[[datetime], None] = lambda when: None,
+    fits: Callable[[int], bool] = lambda minute: True,
+    take: Callable[[int], None] = lambda minute: None,
 ) -> list[datetime]:
     """Up to `n` send times for one mailbox inside `window`, not before `not_before`.
 
     Each slot keeps `min_gap_s` from the previous slot and from every `busy` time (the
-    mailbox's sends that stay), and is moved later, a minute at a time, while `fits` says a
-    cap is full. What does not fit before the window closes is left out: the caller reports
-    the shortfall.
+    mailbox's sends that stay), and is moved later, to a random second of a later minute,
+    while `fits(epoch minute)` says a cap is full; `take(epoch minute)` counts a slot placed.
+    What does not fit before the window closes is left out: the caller reports the shortfall.
     """
     start = max(window.start, not_before)
     span = (window.end - start).total_seconds()
     if n <= 0 or span <= 0:
         return []
-    gap = timedelta(seconds=min_gap_s)
-    busy_sorted = sorted(busy)
-    slots: list[datetime] = []
+    # Whole microseconds since the epoch: exact like datetimes, several times faster to add.
+    start_us, end_us = _micros(start), _micros(window.end)
+    gap = math.ceil(min_gap_s * SECOND)
+    busy_us = sorted(_micros(b) for b in busy)
+    slots: list[int] = []
     # A dense quota's offsets run up to `span` itself, and the window excludes its end.
     for offset in target_offsets(n, span - 1e-6, min_gap_s, max_gap_s, rng):
-        when = start + timedelta(seconds=offset)
+        when = start_us + round(offset * SECOND)
         if slots and when < slots[-1] + gap:
             when = slots[-1] + gap
-        while when < window.end:
-            clash = next(
-                # compare whole microseconds: a float gap finer than that would never clear
-                (b for b in busy_sorted if abs(b - when) < gap),
-                None,
-            )
+        while when < end_us:
+            clash = next((b for b in busy_us if abs(b - when) < gap), None) if busy_us else None
             if clash is not None:
                 when = clash + gap
-            elif not fits(when):
-                when += timedelta(seconds=60 - when.second + rng.uniform(0, 59))
+            elif not fits(when // MINUTE):
+                second = when // SECOND % 60
+                when += (60 - second) * SECOND + round(rng.uniform(0, 59) * SECOND)
             else:
                 break
-        if when >= window.end:
+        if when >= end_us:
             break
-        take(when)
+        take(when // MINUTE)
         slots.append(when)
-    return slots
+    return [EPOCH + timedelta(microseconds=us) for us in slots]

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Row
 
 from warmup_dagster.core.ramp import Quota, RampSettings
 from warmup_dagster.core.slots import Window
-from warmup_dagster.db.models import JobStatus, Mailbox
+from warmup_dagster.db.models import JobStatus
 
 
 @dataclass
@@ -54,12 +54,12 @@ Order = list[tuple[Target, DayPlan]]
 Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime]]]
 
 
-def ramp_settings(row: Mailbox | Row) -> RampSettings:
+def ramp_settings(row: Row, weekdays_only: bool = False) -> RampSettings:
+    """A mailbox's ramp from a row of it; pool members (recipients) may receive any day."""
     return RampSettings(
         daily_limit=row.daily_limit,
         ramp_start=row.ramp_start,
         ramp_step=row.ramp_step,
         warmup_start_date=row.warmup_start_date,
-        # pool members are recipients: they may receive on any day
-        weekdays_only=getattr(row, "weekdays_only", False),
+        weekdays_only=weekdays_only,
     )

@@ -12,6 +12,7 @@ import os
 import random
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, Engine, Row
@@ -23,7 +24,6 @@ from warmup_dagster.core.pairing import Member
 from warmup_dagster.core.ramp import daily_quota
 from warmup_dagster.core.slots import (
     CapLedger,
-    epoch_minute,
     local_day,
     place_slots,
     send_window,
@@ -154,8 +154,8 @@ def _place(
             settings.same_mailbox_delay_max * 60,
             rng,
             busy=busy,
-            fits=lambda when, user=user: ledger.fits(user, epoch_minute(when)),
-            take=lambda when, user=user: ledger.take(user, epoch_minute(when)),
+            fits=partial(ledger.fits, user),
+            take=partial(ledger.take, user),
         )
         if len(plan.slots) < owed:
             plan.notes.append(
@@ -205,7 +205,7 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan
         kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
         quota = daily_quota(
             box.id,
-            ramp_settings(box),
+            ramp_settings(box, box.weekdays_only),
             t.day,
             active=box.state == MailboxState.ACTIVE,
             inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",

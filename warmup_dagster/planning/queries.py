@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
@@ -226,12 +226,14 @@ class JobWriter:
     writing. Elsewhere, chunked INSERTs.
     """
 
-    def __init__(self, conn: Connection, now: datetime, chunk: int = 20_000) -> None:
-        self.conn, self.now, self.chunk = conn, now, chunk
+    def __init__(
+        self, conn: Connection, now: datetime, chunk: int = 20_000, backlog: int = 20
+    ) -> None:
+        self.conn, self.now, self.chunk, self.backlog = conn, now, chunk, backlog
         self.pending: list = []
         self.copying = conn.dialect.name == "postgresql"
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="copy") if self.copying else None
-        self.in_flight: Future | None = None
+        self.in_flight: deque[Future] = deque()
         self.cursor = conn.connection.dbapi_connection.cursor() if self.copying else None
         # the columns every new job shares: pending, never attempted, created now
         self.tail = f",{JobStatus.PENDING.name},0,{now.isoformat()},{now.isoformat()}\n"
@@ -295,19 +297,23 @@ class JobWriter:
             self.conn.execute(insert(WarmupJob), rows)
             return
         data = "".join(rows)
-        self._wait()
         quoted = ", ".join(f'"{c}"' for c in JOB_COLUMNS)
         statement = f"COPY warmup_jobs ({quoted}) FROM STDIN WITH (FORMAT csv)"
-        # one read of the whole chunk: psycopg2 reads the file holding the GIL, and the
-        # default 8 KB reads made the copy thread queue for the GIL hundreds of times
-        self.in_flight = self.pool.submit(
-            self.cursor.copy_expert, statement, io.StringIO(data), max(len(data), 8192)
+        # Chunks queue up rather than wait for the server: planning makes its jobs in bursts
+        # (each part's writing), and the server stores them while the next part is computed.
+        # One read of the whole chunk: psycopg2 reads the file holding the GIL, and its
+        # default 8 KB reads made the copy thread queue for the GIL hundreds of times.
+        self.in_flight.append(
+            self.pool.submit(
+                self.cursor.copy_expert, statement, io.StringIO(data), max(len(data), 8192)
+            )
         )
+        while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) > self.backlog):
+            self.in_flight.popleft().result()  # raises what the COPY raised
 
     def _wait(self) -> None:
-        if self.in_flight is not None:
-            self.in_flight.result()
-            self.in_flight = None
+        while self.in_flight:
+            self.in_flight.popleft().result()
 
     def __enter__(self) -> JobWriter:
         return self

@@ -1,6 +1,5 @@
 import random
 from collections import Counter
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -147,7 +146,7 @@ def test_unassigned_when_the_pool_is_one_owner_or_one_domain():
     result = assign_recipients([(1, 3), (2, 4), (3, 0)], one_owner, random.Random(1))
     assert result.recipients == {1: [], 2: [], 3: []}
     assert result.unassigned == {1: 3, 2: 4}
-    one_domain = {i: replace(member(i), domain="acme.test") for i in range(1, 6)}
+    one_domain = {i: member(i)._replace(domain="acme.test") for i in range(1, 6)}
     result = assign_recipients([(1, 3)], one_domain, random.Random(1))
     assert result.recipients == {1: []} and result.unassigned == {1: 3}
 
@@ -160,7 +159,7 @@ def fair_pools(draw: st.DrawFn) -> dict[int, Member]:
     """At least 20 owners, so everyone has at least twice as many eligible peers as sends."""
     members = draw(pools(owners=(20, 40), capacity=(0, 10)))
     return {
-        mid: replace(m, domain="gmail.test" if m.domain == "gmail.com" else m.domain)
+        mid: m._replace(domain="gmail.test" if m.domain == "gmail.com" else m.domain)
         for mid, m in members.items()
         if m.domain != "gmail.com"
     }

@@ -4,6 +4,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -341,8 +342,8 @@ def plan_batch(b: dict) -> tuple[list[tuple[int, list[datetime]]], Counter, Coun
             b["min_gap"],
             b["min_gap"] + b["spread"],
             rng,
-            fits=lambda when, user=user: ledger.fits(user, epoch_minute(when)),
-            take=lambda when, user=user: ledger.take(user, epoch_minute(when)),
+            fits=partial(ledger.fits, user),
+            take=partial(ledger.take, user),
         )
         planned.append((user, slots))
     return planned, pre_global, pre_user
