@@ -27,7 +27,6 @@ from sqlalchemy import text
 from benchmarks.bench_import import make_csv
 from benchmarks.common import machine, peak_rss_mb, scratch_postgres
 from warmup_dagster.clock import FixedClock
-from warmup_dagster.core.content import token_key
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
@@ -75,7 +74,6 @@ def _plan_day(url: str, emails: list[str], batch: int, at: datetime) -> tuple[fl
             emails[i : i + batch],
             settings,
             FixedClock(at),
-            token_key(SECRET),
             replan=False,
             rng=random.Random(i),
         )

@@ -24,6 +24,7 @@ def send_due_mail(
         warmup_db.clock,
         warmup_db.settings,
         warmup_secrets.cipher,
+        warmup_secrets.token_key,
         worker_id,
         log=context.log,
     )

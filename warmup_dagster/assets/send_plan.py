@@ -8,7 +8,7 @@ from pydantic import Field
 from warmup_dagster.partitions import mailbox_partitions
 from warmup_dagster.planning.model import DayPlan
 from warmup_dagster.planning.planner import plan_mailboxes
-from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
+from warmup_dagster.resources import WarmupDatabase
 
 # Mailboxes per planning run: big enough that run start-up is noise, small enough that a run's
 # bookkeeping (one materialization event per partition) finishes in minutes.
@@ -96,7 +96,6 @@ def send_plan(
     context: dg.AssetExecutionContext,
     config: PlanConfig,
     warmup_db: WarmupDatabase,
-    warmup_secrets: WarmupSecrets,
 ) -> None:
     """Today's (and, once near, tomorrow's) send jobs of each mailbox, in its local send window.
 
@@ -112,7 +111,6 @@ def send_plan(
         keys,
         warmup_db.settings,
         warmup_db.clock,
-        warmup_secrets.token_key,
         replan=config.replan,
     )
     by_email: dict[str, list[DayPlan]] = {key: [] for key in keys}

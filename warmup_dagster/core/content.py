@@ -186,10 +186,34 @@ def new_message_id(rng: random.Random, key: bytes, domain: str) -> tuple[str, st
     Returns:
         `(message_id, token)`: `"<{nonce}.{token}@{domain}>"` and the 10-character MAC.
     """
+    return _message_id(rng.getrandbits(88), key, domain)
+
+
+def job_message_id(key: bytes, job_id: int, seed: int, domain: str) -> tuple[str, str]:
+    """The Message-ID of a planned job, derived from the job instead of drawn.
+
+    Planning stores no ids (a million a day); the sender derives one at each attempt, the same
+    every time, so a retry repeats it and the receiving side can thread on it. The nonce comes
+    from an HMAC of the job's id and random content seed: unique per job, and unguessable
+    without the key, like a drawn one.
+
+    Args:
+        key: Token key from `token_key`.
+        job_id: The job's id.
+        seed: The job's `content_seed`.
+        domain: The sending mailbox's domain.
+
+    Returns:
+        `(message_id, token)` as from `new_message_id`.
+    """
+    digest = hmac.digest(key, f"message-id|{job_id}|{seed}".encode(), "sha256")
+    return _message_id(int.from_bytes(digest[:11], "big"), key, domain)
+
+
+def _message_id(bits: int, key: bytes, domain: str) -> tuple[str, str]:
+    """The id made from 88 random bits: the low 16 pick a length of 14-18 hex digits (so ids
+    don't all have one length), the high 72 the digits."""
     domain = domain.strip().lower()
-    # 14-18 hex digits, so ids don't all have one length. One draw for both (planning makes
-    # a million ids a day): the low 16 bits pick the length, the high 72 the digits.
-    bits = rng.getrandbits(88)
     digits = 14 + ((bits & 0xFFFF) * 5 >> 16)
     nonce = f"{bits >> (88 - 4 * digits):0{digits}x}"
     token = _mac(key, nonce, domain)
@@ -197,7 +221,7 @@ def new_message_id(rng: random.Random, key: bytes, domain: str) -> tuple[str, st
 
 
 def is_warmup_message_id(key: bytes, message_id: str) -> bool:
-    """Tell whether a Message-ID was made by `new_message_id` with this key.
+    """Tell whether a Message-ID was made by `new_message_id` or `job_message_id` with this key.
 
     Args:
         key: Token key from `token_key`.

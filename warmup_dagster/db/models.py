@@ -211,7 +211,10 @@ class WarmupJob(Base):
     picked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker_id: Mapped[str | None] = mapped_column(String(128))
-    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # Set at the first attempt: `core.content.job_message_id` derives it from the job, the same
+    # at every attempt, so planning a million jobs a day writes no ids and the unique index
+    # holds only mail that was attempted. A reply may carry its id from the start.
+    message_id: Mapped[str | None] = mapped_column(String(255))
     parent_job_id: Mapped[int | None] = mapped_column(
         ForeignKey("warmup_jobs.id", ondelete="SET NULL")
     )
@@ -222,7 +225,7 @@ class WarmupJob(Base):
     content_seed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
-    token: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str | None] = mapped_column(String(64))  # the id's MAC, set with it
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_reply: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
@@ -249,6 +252,13 @@ class WarmupJob(Base):
             "ix_warmup_jobs_local_date_recipient_mailbox_id", "local_date", "recipient_mailbox_id"
         ),
         Index("ix_warmup_jobs_user_id_due_at", "user_id", "due_at"),
+        Index(
+            "uq_warmup_jobs_message_id",
+            "message_id",
+            unique=True,
+            postgresql_where=text("message_id IS NOT NULL"),
+            sqlite_where=text("message_id IS NOT NULL"),
+        ),
     )
 
 

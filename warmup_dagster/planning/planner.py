@@ -8,7 +8,6 @@ sent, are in flight, wait for a retry or failed stay and count against the quota
 
 from __future__ import annotations
 
-import os
 import random
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
@@ -19,7 +18,6 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
-from warmup_dagster.core.content import new_message_id
 from warmup_dagster.core.pairing import Member
 from warmup_dagster.core.ramp import daily_quota
 from warmup_dagster.core.slots import (
@@ -93,7 +91,6 @@ def plan_mailboxes(
     emails: list[str],
     settings: Settings,
     clock: Clock,
-    token_key: bytes,
     *,
     replan: bool = True,
     rng: random.Random | None = None,
@@ -125,7 +122,7 @@ def plan_mailboxes(
                 part = order[start : start + PART]
                 _place(part, shared, settings, now, rng)
                 pair_recipients(part, shared, rng)
-                _write(jobs, part, shared.rows, token_key, rng)
+                _write(jobs, part, shared.rows, rng)
         queries.replace_daily_quotas(conn, [_outcome(plan, now) for plan in plans])
     return plans
 
@@ -226,26 +223,16 @@ def _write(
     jobs: queries.JobWriter,
     order: Order,
     rows: dict[int, Row],
-    token_key: bytes,
     rng: random.Random,
 ) -> None:
-    # Message-IDs must be unique forever, also when a seeded `rng` replays a plan.
-    ids_rng = random.Random(os.urandom(16))
     seeds = rng.getrandbits
     for target, plan in order:
-        domain = target.box.domain
         jobs.add_day(
             plan.mailbox_id,
             target.box.user_id,
             plan.local_date,
             (
-                (
-                    recipient,
-                    rows[recipient].email,
-                    when,
-                    *new_message_id(ids_rng, token_key, domain),
-                    seeds(63),
-                )
+                (recipient, rows[recipient].email, when, seeds(63))
                 for when, recipient in zip(plan.slots, plan.recipients, strict=True)
             ),
         )

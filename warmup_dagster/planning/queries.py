@@ -211,8 +211,7 @@ def recent_pairs(
 
 JOB_COLUMNS = (
     "kind", "mailbox_id", "user_id", "local_date", "recipient_mailbox_id", "recipient_email",
-    "scheduled_at", "due_at", "message_id", "token", "content_seed", "status", "attempts",
-    "created_at", "updated_at",
+    "scheduled_at", "due_at", "content_seed", "status", "attempts", "created_at", "updated_at",
 )  # fmt: skip
 
 
@@ -244,10 +243,12 @@ class JobWriter:
         mailbox_id: int,
         user_id: int,
         day: date,
-        jobs: Iterable[tuple[int, str, datetime, str, str, int]],
+        jobs: Iterable[tuple[int, str, datetime, int]],
     ) -> None:
-        """Queue one mailbox-day's jobs: (recipient id, its address, slot, Message-ID, token,
-        content seed) each; the slot is also the first due time."""
+        """Queue one mailbox-day's jobs: (recipient id, its address, slot, content seed) each.
+
+        The slot is also the first due time; the Message-ID is set when the job is first
+        attempted (`core.content.job_message_id`)."""
         if not self.copying:
             self.pending += [
                 {
@@ -259,25 +260,21 @@ class JobWriter:
                     "recipient_email": email,
                     "scheduled_at": when,
                     "due_at": when,
-                    "message_id": message_id,
-                    "token": token,
                     "content_seed": seed,
                     "status": JobStatus.PENDING,
                     "attempts": 0,
                     "created_at": self.now,
                     "updated_at": self.now,
                 }
-                for recipient, email, when, message_id, token, seed in jobs
+                for recipient, email, when, seed in jobs
             ]
         else:
             head = f"{JobKind.SEND.name},{mailbox_id},{user_id},{day.isoformat()},"
             tail, quoted = self.tail, self.quoted
-            for recipient, email, when, message_id, token, seed in jobs:
+            for recipient, email, when, seed in jobs:
                 at = when.isoformat()
                 address = quoted.get(email) or self._quote(email)
-                self.pending.append(
-                    f"{head}{recipient},{address},{at},{at},{message_id},{token},{seed}{tail}"
-                )
+                self.pending.append(f"{head}{recipient},{address},{at},{at},{seed}{tail}")
         if len(self.pending) >= self.chunk:
             self._flush()
 
@@ -322,10 +319,12 @@ class JobWriter:
         try:
             if exc_type is None:
                 self._flush()
-            self._wait()
+                self._wait()
         finally:
             if self.pool is not None:
-                self.pool.shutdown(wait=True)
+                # After an error the transaction is lost: queued chunks are dropped, and what
+                # they would raise must not hide the first error.
+                self.pool.shutdown(wait=True, cancel_futures=True)
                 self.cursor.close()
 
 

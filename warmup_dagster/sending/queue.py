@@ -34,6 +34,7 @@ from warmup_dagster.core.admission import (
     counter_keys,
     day_keys,
 )
+from warmup_dagster.core.content import job_message_id
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.core.slots import epoch_minute
 from warmup_dagster.db.engine import chunks, exclusive, writing
@@ -83,7 +84,8 @@ class ClaimedJob:
     attempt: int
     sender: str
     recipient: str
-    message_id: str
+    message_id: str  # the job's own, or derived from it (`core.content.job_message_id`)
+    token: str
     content_seed: int
     subject: str | None
     body: str | None
@@ -116,12 +118,14 @@ def _due() -> Any:
             WarmupJob.attempts,
             WarmupJob.recipient_email,
             WarmupJob.message_id,
+            WarmupJob.token,
             WarmupJob.content_seed,
             WarmupJob.subject,
             WarmupJob.body,
             WarmupJob.in_reply_to,
             WarmupJob.references,
             Mailbox.email,
+            Mailbox.domain,
             Mailbox.timezone,
             Mailbox.smtp_host,
             Mailbox.smtp_port,
@@ -143,11 +147,17 @@ def _expired(now: datetime) -> tuple[Any, ...]:
 
 
 def claim(
-    engine: Engine, settings: Settings, now_fn: Callable[[], datetime], worker_id: str, limit: int
+    engine: Engine,
+    settings: Settings,
+    now_fn: Callable[[], datetime],
+    worker_id: str,
+    limit: int,
+    token_key: bytes,
 ) -> Claim:
     """Claim up to `limit` due jobs for `worker_id` within every cap (see the module docstring).
 
-    Jobs whose lease ran out (their sender died) are reclaimed first.
+    Jobs whose lease ran out (their sender died) are reclaimed first. A job without a
+    Message-ID gets the one derived from it with `token_key`; `record` stores it.
     """
     with exclusive(engine, CLAIM_LOCK) as conn:
         # "now" inside the lock: successive claims see increasing times.
@@ -189,7 +199,7 @@ def claim(
         )
         _apply(conn, decision, now, worker_id, settings.send_lease_seconds)
         by_id = {r.id: r for r in rows}
-        result.jobs = [_claimed(c, now, by_id[c.job_id]) for c in decision.admitted]
+        result.jobs = [_claimed(c, now, by_id[c.job_id], token_key) for c in decision.admitted]
         result.deferred = len(decision.deferred)
         result.refused = len(decision.refused)
         result.reclaimed = sum(1 for c in decision.admitted if c.reclaimed)
@@ -197,7 +207,10 @@ def claim(
         return result
 
 
-def _claimed(c: Candidate, now: datetime, r: Any) -> ClaimedJob:
+def _claimed(c: Candidate, now: datetime, r: Any, token_key: bytes) -> ClaimedJob:
+    message_id, token = r.message_id, r.token
+    if message_id is None:
+        message_id, token = job_message_id(token_key, r.id, r.content_seed, r.domain)
     return ClaimedJob(
         candidate=c,
         claimed_at=now,
@@ -205,7 +218,8 @@ def _claimed(c: Candidate, now: datetime, r: Any) -> ClaimedJob:
         attempt=r.attempts + 1,
         sender=r.email,
         recipient=r.recipient_email,
-        message_id=r.message_id,
+        message_id=message_id,
+        token=token,
         content_seed=r.content_seed,
         subject=r.subject,
         body=r.body,
@@ -421,6 +435,8 @@ def record(
             recorded.outcomes[outcome] += 1
             row = {
                 "job": c.job_id,
+                "message_id": r.job.message_id,
+                "token": r.job.token,
                 "code": r.code,
                 "reply": r.reply or None,
                 "error": r.error,
@@ -516,6 +532,9 @@ def _outcome_update(status: JobStatus, **values: Any) -> Any:
         .where(_JOB.id == bindparam("job"))
         .values(
             status=status.name,
+            # the id this attempt used, kept for the receiving side (the same at every attempt)
+            message_id=bindparam("message_id"),
+            token=bindparam("token"),
             smtp_code=bindparam("code"),
             smtp_reply=bindparam("reply"),
             error=bindparam("error"),

@@ -66,7 +66,7 @@ class Outgoing:
         job_id: The send job this message belongs to.
         sender: Envelope sender and From header.
         recipient: Envelope recipient and To header.
-        message_id: The Message-ID header, `<...@domain>`; fixed at planning so retries
+        message_id: The Message-ID header, `<...@domain>`; derived from the job, so retries
             carry the same one.
         subject: The Subject header.
         body: The plain-text body.

@@ -84,6 +84,7 @@ class Sender:
         clock: Clock,
         settings: Settings,
         cipher: Cipher,
+        token_key: bytes,
         worker_id: str,
         log: logging.Logger | None = None,
         max_seconds: float | None = None,
@@ -94,6 +95,7 @@ class Sender:
         self.clock = clock
         self.settings = settings
         self.cipher = cipher
+        self.token_key = token_key
         self.worker_id = worker_id
         self.log = log or logging.getLogger(__name__)
         self.max_seconds = settings.sender_run_max_seconds if max_seconds is None else max_seconds
@@ -172,7 +174,13 @@ class Sender:
     async def _claim(self, limit: int) -> list[list[ClaimedJob]]:
         """Claim a batch; returns it grouped by mailbox (a group shares one SMTP session)."""
         claim = await asyncio.to_thread(
-            queue.claim, self.engine, self.settings, self.clock.now, self.worker_id, limit
+            queue.claim,
+            self.engine,
+            self.settings,
+            self.clock.now,
+            self.worker_id,
+            limit,
+            self.token_key,
         )
         s = self.summary
         s.claims += 1

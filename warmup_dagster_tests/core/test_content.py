@@ -9,6 +9,7 @@ from warmup_dagster.core.content import (
     generate_content,
     generate_reply,
     is_warmup_message_id,
+    job_message_id,
     new_message_id,
     reply_subject,
     threading_headers,
@@ -242,3 +243,17 @@ def test_threading_headers():
 def test_bad_sender_address_is_rejected():
     with pytest.raises(ValueError):
         generate_content(random.Random(0), KEY, "not-an-address", RECIPIENT)
+
+
+def test_job_message_id_is_the_jobs_own_the_same_at_every_attempt():
+    first = job_message_id(KEY, 41, 7, "Acme.test")
+    assert job_message_id(KEY, 41, 7, "acme.test") == first
+    message_id, token = first
+    assert re.fullmatch(r"<[0-9a-f]{14,18}\.[0-9a-f]{10}@acme\.test>", message_id)
+    assert message_id.endswith(f".{token}@acme.test>")
+    assert is_warmup_message_id(KEY, message_id)
+    assert not is_warmup_message_id(token_key("another-secret-entirely"), message_id)
+    ids = {job_message_id(KEY, job, seed, "acme.test")[0] for job in range(500) for seed in (1, 2)}
+    assert len(ids) == 1000  # another job or another seed: another id
+    lengths = {len(m.split(".")[0]) - 1 for m in ids}
+    assert lengths == {14, 15, 16, 17, 18}

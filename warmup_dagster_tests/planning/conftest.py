@@ -5,11 +5,9 @@ import random
 
 import pytest
 
-from warmup_dagster.core.content import token_key
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.settings import load_settings
-from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns"]
@@ -50,7 +48,6 @@ def plan(engine, clock):
             emails,
             load_settings(env or {}),
             clock,
-            token_key(TEST_SECRET),
             replan=replan,
             rng=random.Random(seed),
         )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from warmup_dagster.core.content import is_warmup_message_id, token_key
+from warmup_dagster.core.content import is_warmup_message_id, job_message_id, token_key
 from warmup_dagster.db.models import (
     DailyQuota,
     JobKind,
@@ -49,8 +49,12 @@ def test_plan_writes_each_quota_inside_windows_with_valid_pairs(engine, pool, pl
         assert sender.user_id != recipient.user_id and sender.domain != recipient.domain
         assert job.status is JobStatus.PENDING and job.attempts == 0
         assert job.scheduled_at >= clock.now()
-        assert job.message_id.endswith(f"@{sender.domain}>")
-        assert is_warmup_message_id(key, job.message_id)
+        assert job.message_id is None  # set at the first attempt, derived from the job:
+        message_id, _ = job_message_id(key, job.id, job.content_seed, sender.domain)
+        assert message_id.endswith(f"@{sender.domain}>")
+        assert is_warmup_message_id(key, message_id)
+    derived = {job_message_id(key, j.id, j.content_seed, "x.test") for j in jobs}
+    assert len(derived) == len(jobs)
     # spacing: consecutive sends of one mailbox at least WARMUP_SAME_MAILBOX_DELAY_MIN apart
     by_box = {}
     for job in jobs:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import ScaledClock
 from warmup_dagster.core.admission import Scope
+from warmup_dagster.core.content import is_warmup_message_id, job_message_id, token_key
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.db.models import (
     JobStatus,
@@ -27,10 +28,13 @@ from warmup_dagster.mailboxes.service import list_mailboxes
 from warmup_dagster.sending import queue
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import load_settings
+from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
 from warmup_dagster_tests.smtpserver import FaultySmtpServer, closed_port, self_signed_cert
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, inside the 06-22 UTC window
+
+KEY = token_key(TEST_SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +117,9 @@ def jobs(engine, box_ids, recipients, at=START, **overrides):
 
 
 def run(engine, settings, cipher, speed=1.0, worker="w1", max_seconds=20.0, start=START):
-    sender = Sender(engine, clock(speed, start), settings, cipher, worker, max_seconds=max_seconds)
+    sender = Sender(
+        engine, clock(speed, start), settings, cipher, KEY, worker, max_seconds=max_seconds
+    )
     return sender.run()
 
 
@@ -216,17 +222,32 @@ def test_a_retry_reuses_the_message_id_and_is_delivered(engine, cipher, cert):
         box = add_mailbox(
             session, user, "a@one.example", START, cipher, smtp_port=port, smtp_host="127.0.0.1"
         )
-        add_job(session, box, box, START, JobStatus.PENDING, recipient_email="b@two.example")
+        # as planning writes it: no Message-ID yet, derived from the job at each attempt
+        add_job(
+            session,
+            box,
+            box,
+            START,
+            JobStatus.PENDING,
+            recipient_email="b@two.example",
+            message_id=None,
+            token=None,
+            content_seed=12345,
+        )
     settings = settings_for(cert)
     run(engine, settings, cipher)  # nobody listens: a network failure, retried later
     [job] = job_rows(engine).values()
     assert job.status is JobStatus.RETRY and job.smtp_code is None
+    first_id = job.message_id
+    assert (first_id, job.token) == job_message_id(KEY, job.id, 12345, "one.example")
     with FaultySmtpServer(port=port) as smtp:
         run(engine, settings, cipher, start=job.due_at + timedelta(seconds=1))
         [received] = smtp.received
     [job] = job_rows(engine).values()
     assert job.status is JobStatus.SENT and job.attempts == 2
-    assert received.message["Message-ID"] == job.message_id
+    assert received.message["Message-ID"] == job.message_id == first_id
+    assert is_warmup_message_id(KEY, first_id)
+    assert [e.message_id for e in log_rows(engine)] == [first_id, first_id]
 
 
 def test_authentication_failure_pauses_that_mailbox_and_holds_its_jobs(
@@ -378,9 +399,9 @@ def test_a_late_outcome_of_a_reclaimed_job_changes_only_the_log(engine, cipher, 
     settings = settings_for(cert, send_lease_seconds="60", smtp_timeout_seconds="5")
     policy, rng = RetryPolicy(), random.Random(1)
 
-    [first] = queue.claim(engine, settings, lambda: START, "A", 10).jobs
+    [first] = queue.claim(engine, settings, lambda: START, "A", 10, KEY).jobs
     later = START + timedelta(minutes=5)  # A's lease ran out; B reclaims the job and sends it
-    claim_b = queue.claim(engine, settings, lambda: later, "B", 10)
+    claim_b = queue.claim(engine, settings, lambda: later, "B", 10, KEY)
     assert claim_b.reclaimed == 1
     [second] = claim_b.jobs
 
