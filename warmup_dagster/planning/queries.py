@@ -219,10 +219,11 @@ class JobWriter:
     """Writes the new send jobs of a planning call, one mailbox-day at a time.
 
     On PostgreSQL the rows go out with COPY (several times faster than INSERT), from a
-    background thread: the server stores one chunk while Python builds the next, so the two
-    cores of a small machine both work. Each CSV line is one f-string: with a million jobs a
-    day, a general CSV writer with a converter per value cost more than the rest of the
-    writing. Elsewhere, chunked INSERTs.
+    background thread, so the two cores of a small machine both work. Chunks queue up rather
+    than wait for the server: planning makes its jobs in bursts (each part's writing), and the
+    server stores them while the next part is computed. Each CSV line is one f-string: with a
+    million jobs a day, a general CSV writer with a converter per value cost more than the rest
+    of the writing. Elsewhere, chunked INSERTs.
     """
 
     def __init__(
@@ -293,17 +294,8 @@ class JobWriter:
         if not self.copying:
             self.conn.execute(insert(WarmupJob), rows)
             return
-        data = "".join(rows)
-        quoted = ", ".join(f'"{c}"' for c in JOB_COLUMNS)
-        statement = f"COPY warmup_jobs ({quoted}) FROM STDIN WITH (FORMAT csv)"
-        # Chunks queue up rather than wait for the server: planning makes its jobs in bursts
-        # (each part's writing), and the server stores them while the next part is computed.
-        # One read of the whole chunk: psycopg2 reads the file holding the GIL, and its
-        # default 8 KB reads made the copy thread queue for the GIL hundreds of times.
         self.in_flight.append(
-            self.pool.submit(
-                self.cursor.copy_expert, statement, io.StringIO(data), max(len(data), 8192)
-            )
+            self.pool.submit(_copy, self.cursor, "warmup_jobs", JOB_COLUMNS, "".join(rows))
         )
         while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) > self.backlog):
             self.in_flight.popleft().result()  # raises what the COPY raised
@@ -346,10 +338,19 @@ def replace_daily_quotas(conn: Connection, rows: list[dict[str, Any]]) -> None:
     csv.writer(buffer).writerows(
         [v.isoformat() if isinstance(v, date) else v for v in row.values()] for row in rows
     )
-    data = buffer.getvalue()
     with conn.connection.dbapi_connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY daily_quotas ({', '.join(rows[0])}) FROM STDIN WITH (FORMAT csv)",
-            io.StringIO(data),
-            max(len(data), 8192),
-        )
+        _copy(cursor, "daily_quotas", list(rows[0]), buffer.getvalue())
+
+
+def _copy(cursor: Any, table: str, columns: Sequence[str], data: str) -> None:
+    """COPY CSV `data` into `columns` of `table` (psycopg2's raw cursor).
+
+    In one read: psycopg2 reads the file holding the GIL, and with its default 8 KB reads a
+    copy running in a thread queued for the GIL hundreds of times per chunk.
+    """
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    cursor.copy_expert(
+        f"COPY {table} ({quoted}) FROM STDIN WITH (FORMAT csv)",
+        io.StringIO(data),
+        max(len(data), 8192),
+    )

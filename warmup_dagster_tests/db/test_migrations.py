@@ -1,12 +1,16 @@
 """Migrations go up and down on both databases, and match the models exactly."""
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster.db.models import Base
+from warmup_dagster.db.models import Base, JobStatus
+from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
 
 TABLES = {
     "plans",
@@ -74,3 +78,21 @@ def test_migrated_schema_matches_the_models(db_url):
         )
     engine.dispose()
     assert diff == []
+
+
+def test_downgrade_below_0004_gives_unattempted_jobs_a_placeholder_id(db_url, cipher):
+    """Jobs planned since 0004 have no Message-ID; the older schema requires one."""
+    engine = make_engine(db_url)
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        box = add_mailbox(session, add_user(session, "owner", at), "a@one.example", at, cipher)
+        planned = add_job(session, box, box, at, JobStatus.PENDING, message_id=None, token=None)
+        sent = add_job(session, box, box, at, JobStatus.SENT)
+        ids = {planned.id: f"<unattempted-{planned.id}@invalid>", sent.id: sent.message_id}
+    migrate.downgrade(db_url, "0003")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, message_id FROM warmup_jobs")).all()
+    assert dict(rows) == ids
+    migrate.upgrade(db_url)
+    assert migrate.current_revision(db_url) == migrate.head_revision()
+    engine.dispose()

@@ -20,6 +20,7 @@ from warmup_dagster.db.models import (
 )
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.factories import add_job
 
 
 def _jobs(engine):
@@ -97,25 +98,17 @@ def test_replanning_leaves_pending_replies_alone(engine, pool, plan):
     plan(pool)
     with Session(engine) as s, s.begin():
         job = s.scalars(select(WarmupJob).order_by(WarmupJob.id)).first()
-        reply = WarmupJob(
+        box, to = s.get(Mailbox, job.mailbox_id), s.get(Mailbox, job.recipient_mailbox_id)
+        add_job(
+            s,
+            box,
+            to,
+            job.scheduled_at,
+            JobStatus.PENDING,
             kind=JobKind.REPLY,
-            mailbox_id=job.mailbox_id,
-            user_id=job.user_id,
-            recipient_mailbox_id=job.recipient_mailbox_id,
-            recipient_email=job.recipient_email,
             local_date=job.local_date,
-            scheduled_at=job.scheduled_at,
-            due_at=job.due_at,
-            status=JobStatus.PENDING,
-            attempts=0,
             message_id="<reply-1@example.test>",
-            token="0123456789",
-            subject="Re: hello",
-            body="Thanks!",
-            created_at=job.created_at,
-            updated_at=job.updated_at,
         )
-        s.add(reply)
     plan(pool, seed=2)
     jobs = _jobs(engine)
     assert [j.message_id for j in jobs if j.kind is JobKind.REPLY] == ["<reply-1@example.test>"]
