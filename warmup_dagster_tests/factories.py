@@ -114,6 +114,7 @@ def log_send(
         status=status,
         attempt=1,
         smtp_code=250 if status == JobStatus.SENT else 451,
+        local_date=job.local_date,
         created_at=at,
     )
     session.add(entry)

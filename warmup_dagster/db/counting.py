@@ -9,7 +9,7 @@ nowhere to live.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy import Select, func, select
@@ -28,9 +28,14 @@ def sends_query(
     mailbox_ids: Collection[int] | None = None,
     user_ids: Collection[int] | None = None,
     kind: JobKind | None = None,
+    local_date: date | None = None,
     group_by: GroupBy | None = None,
 ) -> Select:
-    """Build the counting query; every count of sends in the project goes through here."""
+    """Build the counting query; every count of sends in the project goes through here.
+
+    `local_date` keeps only sends of jobs of that local day (the day quotas and plan limits
+    count a send for); `[since, until)` must then cover that day in every timezone.
+    """
     group_col = _GROUP_COLUMNS[group_by] if group_by else None
     columns = (group_col, func.count()) if group_col is not None else (func.count(),)
     query = select(*columns).where(
@@ -44,6 +49,8 @@ def sends_query(
         query = query.where(SendLog.user_id.in_(list(user_ids)))
     if kind is not None:
         query = query.where(SendLog.kind == kind)
+    if local_date is not None:
+        query = query.where(SendLog.local_date == local_date)
     return query.group_by(group_col) if group_col is not None else query
 
 
@@ -74,13 +81,18 @@ def count_sends_by(
     until: datetime,
     *,
     ids: Collection[int] | None = None,
+    local_date: date | None = None,
 ) -> dict[int, int]:
-    """Count sends per mailbox or per user over `[since, until)`; absent ids sent nothing."""
+    """Count sends per mailbox or per user over `[since, until)`; absent ids sent nothing.
+
+    With `local_date`, only sends counted for that local day (see `sends_query`).
+    """
     query = sends_query(
         since,
         until,
         mailbox_ids=ids if group_by == "mailbox" else None,
         user_ids=ids if group_by == "user" else None,
+        local_date=local_date,
         group_by=group_by,
     )
     return {key: count for key, count in session.execute(query)}

@@ -283,6 +283,9 @@ class SendLog(Base):
     # When the attempt was admitted under the caps (they count it in that minute); None for
     # entries written before sending existed.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The job's local day, which its mailbox's quota and its owner's plan limit count it for:
+    # one user's mailboxes in several timezones have different days at one instant.
+    local_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (

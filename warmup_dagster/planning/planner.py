@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
@@ -180,24 +179,27 @@ def _targets(
 
 
 def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan]:
-    """Each target's quota, with the owner's plan limit shared across the batch."""
-    remaining: dict[tuple[int, date, str], int] = {}
-    groups: dict[tuple[date, str], set[int]] = defaultdict(set)
+    """Each target's quota, with the owner's plan limit shared across the batch.
+
+    The plan limit holds per user and local date, as the sender enforces it: a user's
+    mailboxes in several timezones share one limit for each date.
+    """
+    remaining: dict[tuple[int, date], int] = {}
+    groups: dict[date, set[int]] = defaultdict(set)
     for t in targets:
-        groups[t.day, t.timezone].add(t.box.user_id)
+        groups[t.day].add(t.box.user_id)
     session = Session(bind=conn)
-    for (day, timezone), users in groups.items():
-        since = datetime.combine(day, time(0), ZoneInfo(timezone))
-        until = datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(timezone))
-        sent = count_sends_by(session, "user", since, until, ids=users)
-        queued = queries.queued_by_user(conn, users, since, until)
+    for day, users in groups.items():
+        since, until = _any_zone(day)
+        sent = count_sends_by(session, "user", since, until, ids=users, local_date=day)
+        queued = queries.queued_by_user(conn, users, day, since, until)
         for user in users:
-            remaining[user, day, timezone] = -sent.get(user, 0) - queued.get(user, 0)
+            remaining[user, day] = -sent.get(user, 0) - queued.get(user, 0)
     plans = []
     for t in targets:
         box = t.box
         jobs = kept.get((box.id, t.day), [])
-        key = (box.user_id, t.day, t.timezone)
+        key = (box.user_id, t.day)
         left = remaining[key] + t.plan_limit
         kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
         quota = daily_quota(
@@ -217,6 +219,13 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan
         remaining[key] -= max(0, quota.value - plan.kept)
         plans.append(plan)
     return plans
+
+
+def _any_zone(day: date) -> tuple[datetime, datetime]:
+    """A span holding every send and job of local date `day`, in any timezone: from its start
+    at UTC+14 to its end at UTC-12, and an hour more each side for a retry's backoff."""
+    start = datetime.combine(day, time(0), UTC)
+    return start - timedelta(hours=15), start + timedelta(days=1, hours=13)
 
 
 def _write(

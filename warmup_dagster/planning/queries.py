@@ -123,16 +123,17 @@ def kept_jobs(
 
 
 def queued_by_user(
-    conn: Connection, user_ids: Collection[int], since: datetime, until: datetime
+    conn: Connection, user_ids: Collection[int], day: date, since: datetime, until: datetime
 ) -> Counter[int]:
-    """Jobs not yet sent but holding a slot, per user, due in `[since, until)`."""
+    """Jobs of local date `day` not yet sent but holding a slot, per user; all are due in
+    `[since, until)` (which lets the `(user_id, due_at)` index find them)."""
     counts: Counter[int] = Counter()
     for among_users in among(conn, WarmupJob.user_id, user_ids):
         counts.update(
             dict(
                 conn.execute(
                     select(WarmupJob.user_id, _count_queued())
-                    .where(among_users, *_due_between(since, until))
+                    .where(among_users, *_due_between(since, until), WarmupJob.local_date == day)
                     .group_by(WarmupJob.user_id)
                 ).all()
             )

@@ -507,6 +507,7 @@ def _log_row(r: Result, outcome: Outcome, worker_id: str) -> dict[str, Any]:
         "error": r.error,
         "worker_id": worker_id,
         "claimed_at": r.job.claimed_at,
+        "local_date": c.local_date,
         "created_at": r.at,
     }
 

@@ -72,6 +72,23 @@ def test_sent_jobs_are_counted_the_way_they_are_written(engine, pool, clock):
         assert count_sends(s, *day) == 3
 
 
+def test_counting_by_local_date_tells_apart_days_that_overlap_in_time(engine, pool, clock):
+    """One instant is Monday in Berlin and still Sunday in New York: sends count for the
+    local date of their job, whatever the time range."""
+    now = clock.now()
+    monday, sunday = now.date(), now.date() - timedelta(days=1)
+    with Session(engine) as s, s.begin():
+        a1, b1 = s.get(Mailbox, pool["a1"]), s.get(Mailbox, pool["b1"])
+        for day, n in ((monday, 2), (sunday, 3)):
+            for _ in range(n):
+                log_send(s, add_job(s, a1, b1, now, JobStatus.SENT, local_date=day), now)
+    wide = (now - timedelta(days=1), now + timedelta(days=1))
+    with Session(engine) as s:
+        assert count_sends_by(s, "user", *wide) == {pool["ann"]: 5}
+        assert count_sends_by(s, "user", *wide, local_date=monday) == {pool["ann"]: 2}
+        assert count_sends_by(s, "mailbox", *wide, local_date=sunday) == {pool["a1"]: 3}
+
+
 def test_counting_respects_the_half_open_range_and_groups(engine, pool, clock):
     now = clock.now()
     with Session(engine) as s, s.begin():

@@ -1,5 +1,6 @@
 """Planning against a real database (SQLite and PostgreSQL)."""
 
+import io
 import itertools
 import threading
 from collections import Counter
@@ -16,11 +17,16 @@ from warmup_dagster.db.models import (
     JobStatus,
     Mailbox,
     MailboxState,
+    Plan,
+    User,
     WarmupJob,
 )
+from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.factories import add_job
+from warmup_dagster_tests.mailboxes.csvdata import csv_text
+from warmup_dagster_tests.planning.conftest import pool_rows
 
 
 def _jobs(engine):
@@ -129,8 +135,6 @@ def test_paused_weekend_and_plan_limits_lower_the_quota_with_a_reason(engine, po
 
 
 def test_owner_plan_limit_caps_the_days_total(engine, pool, plan, clock):
-    from warmup_dagster.db.models import Plan, User
-
     with Session(engine) as s, s.begin():
         tiny = Plan(name="tiny", max_mailboxes=10, daily_send_limit=15, created_at=clock.now())
         s.add(tiny)
@@ -143,6 +147,31 @@ def test_owner_plan_limit_caps_the_days_total(engine, pool, plan, clock):
         per_day[p.local_date] += p.quota.value
     assert per_day and all(total <= 15 for total in per_day.values())
     assert any("plan allows" in p.reason for p in owner0)
+
+
+def test_owner_plan_limit_holds_across_the_owners_timezones(engine, cipher, clock, plan):
+    """At 05:00 UTC on Monday it is Monday in London and in New York: the owner's mailboxes in
+    both share one limit for that date, as the sender enforces it."""
+    rows = pool_rows()
+    for r in rows:
+        if r["user"] == "owner0" and r["email"].startswith(("box2", "box3")):
+            r["timezone"] = "America/New_York"
+    import_mailboxes(engine, io.StringIO(csv_text(rows)), cipher=cipher, clock=clock)
+    with Session(engine) as s, s.begin():
+        tiny = Plan(name="tiny", max_mailboxes=10, daily_send_limit=15, created_at=clock.now())
+        s.add(tiny)
+        s.flush()
+        s.execute(update(User).where(User.name == "owner0").values(plan_id=tiny.id))
+    plans = [p for p in plan([r["email"] for r in rows]) if "@owner0-" in p.email]
+    monday = clock.now().date()
+    assert {p.local_date for p in plans} >= {monday}
+    zones = {r["email"]: r["timezone"] for r in rows}
+    assert len({zones[p.email] for p in plans if p.local_date == monday}) == 2
+    per_day = Counter()
+    for p in plans:
+        per_day[p.local_date] += p.quota.value
+    assert per_day[monday] == 15  # the whole limit, once
+    assert all(total <= 15 for total in per_day.values())
 
 
 def test_caps_too_small_give_a_shortfall_with_numbers_never_a_broken_cap(engine, pool, plan):
