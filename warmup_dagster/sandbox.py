@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -165,7 +165,59 @@ class _MaildirHandler:
         return box
 
 
-class SandboxServer:
+class ThreadedServer:
+    """An aiosmtpd server in a background thread: `start`, `stop`, `with`, and its port.
+
+    Subclasses build the controller (`_controller_for`); this holds what every such server
+    does around it. The test suite's fault-injecting server is one too.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self._requested_port = port
+        self._port = port
+        self._controller: Controller | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the chosen one when created with port=0)."""
+        return self._port
+
+    def _controller_for(self, port: int) -> Controller:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start listening in a background thread; returns once the server answers."""
+        if self._controller is not None:
+            return
+        logging.getLogger("mail.log").addFilter(_AIOSMTPD_LOG_FILTER)
+        # aiosmtpd's Controller binds the port it is given; it cannot report a kernel-chosen one.
+        self._port = self._requested_port or free_port(self.host)
+        controller = self._controller_for(self._port)
+        controller.start()
+        self._controller = controller
+
+    def stop(self) -> None:
+        """Stop the server and its thread; does nothing when not running."""
+        if self._controller is None:
+            return
+        self._controller.stop()
+        self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class SandboxServer(ThreadedServer):
     """A local SMTP server with AUTH that delivers every message into per-recipient Maildirs.
 
     Runs aiosmtpd in a background thread. AUTH PLAIN and LOGIN are offered without TLS because
@@ -189,64 +241,29 @@ class SandboxServer:
         require_auth: bool = True,
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__(host, port)
         self.maildir_root = Path(maildir_root)
-        self.host = host
-        self._requested_port = port
-        self._port = port
         self.authenticator: Authenticator = authenticator or accept_any
         self.require_auth = require_auth
         self.tls_context = tls_context
         self._handler = _MaildirHandler(self.maildir_root, require_auth)
-        self._controller: Controller | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the chosen one when created with port=0)."""
-        return self._port
 
     @property
     def delivered_count(self) -> int:
         """Messages times recipients stored since this object was created."""
         return self._handler.delivered_count
 
-    def start(self) -> None:
-        """Start listening in a background thread; returns once the server answers."""
-        if self._controller is not None:
-            return
+    def _controller_for(self, port: int) -> Controller:
         self.maildir_root.mkdir(parents=True, exist_ok=True)
-        logging.getLogger("mail.log").addFilter(_AIOSMTPD_LOG_FILTER)
-        # aiosmtpd's Controller binds the port it is given; it cannot report a kernel-chosen one.
-        self._port = self._requested_port or _free_port(self.host)
-        controller = Controller(
+        return Controller(
             self._handler,
             hostname=self.host,
-            port=self._port,
+            port=port,
             server_hostname=SANDBOX_HOSTNAME,
             authenticator=self._check_credentials,
             auth_require_tls=False,
             tls_context=self.tls_context,
         )
-        controller.start()
-        self._controller = controller
-
-    def stop(self) -> None:
-        """Stop the server and its thread; does nothing when not running."""
-        if self._controller is None:
-            return
-        self._controller.stop()
-        self._controller = None
-
-    def __enter__(self) -> SandboxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _check_credentials(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
@@ -266,7 +283,7 @@ class SandboxServer:
         return AuthResult(success=False, handled=False)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     """Ask the kernel for a free TCP port on `host` (free now; another process could take it)."""
     family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
     with socket.socket(family, kind, proto) as probe:

@@ -15,13 +15,10 @@ import email
 import email.message
 import email.policy
 import ipaddress
-import logging
-import socket
 import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
@@ -30,6 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from warmup_dagster.sandbox import ThreadedServer, free_port
 
 TlsMode = Literal["none", "starttls", "ssl"]
 
@@ -125,16 +124,6 @@ class Received:
         """The message parsed with the `email.policy.default` policy."""
         parsed = email.message_from_bytes(self.data, policy=email.policy.default)
         return cast(email.message.EmailMessage, parsed)
-
-
-class _DropLoginDataDeprecation(logging.Filter):
-    """Drop aiosmtpd 1.4's "Session.login_data is deprecated", logged on every AUTH."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Session.login_data is deprecated" not in record.getMessage()
-
-
-_LOG_FILTER = _DropLoginDataDeprecation()
 
 
 class _CountingSMTP(SMTP):
@@ -236,7 +225,7 @@ class _FaultyHandler:
         return "250 OK queued"
 
 
-class FaultySmtpServer:
+class FaultySmtpServer(ThreadedServer):
     """A loopback SMTP server with optional AUTH and TLS, and faults chosen by recipient.
 
     Faults by recipient local part: `code421`, `code451` and `code550` get that reply to RCPT;
@@ -278,6 +267,7 @@ class FaultySmtpServer:
             raise ValueError(f"tls must be none, starttls or ssl, not {tls!r}")
         if tls != "none" and (cert is None or key is None):
             raise ValueError(f"tls={tls} needs cert and key")
+        super().__init__(host, port)
         self.users = dict(users) if users is not None else None
         self.tls: TlsMode = tls
         self.cert = cert
@@ -285,21 +275,12 @@ class FaultySmtpServer:
         self.data_delay = data_delay
         self.slow_seconds = slow_seconds
         self.keep_messages = keep_messages
-        self.host = host
-        self._requested_port = port
-        self._port = port
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._transactions = 0
         self._sessions = 0
         self._drops = 0
         self._logins_refused = 0
-        self._controller: _FaultyController | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the chosen one when created with port=0)."""
-        return self._port
 
     @property
     def received(self) -> list[Received]:
@@ -344,16 +325,16 @@ class FaultySmtpServer:
             self._logins_refused = 0
 
     def start(self) -> None:
-        """Start listening in a background thread; returns once the server answers."""
-        if self._controller is not None:
-            return
-        logging.getLogger("mail.log").addFilter(_LOG_FILTER)
-        # aiosmtpd's Controller binds the port it is given; it cannot report a kernel-chosen one.
-        self._port = self._requested_port or _free_port(self.host)
+        if self._controller is None:
+            super().start()
+            # Controller.start() opens one connection of its own to check the server answers.
+            self.reset()
+
+    def _controller_for(self, port: int) -> Controller:
         server_context = self._server_context()
         kwargs: dict[str, Any] = {
             "hostname": self.host,
-            "port": self._port,
+            "port": port,
             "server_hostname": SERVER_HOSTNAME,
             "ident": "FaultySmtpServer",
             # With implicit TLS aiosmtpd doesn't know the session is encrypted, so it would
@@ -367,30 +348,7 @@ class FaultySmtpServer:
         elif self.tls == "starttls":
             kwargs["tls_context"] = server_context
             kwargs["require_starttls"] = True
-        controller = _FaultyController(self, _FaultyHandler(self), **kwargs)
-        controller.start()
-        self._controller = controller
-        # Controller.start() opens one connection of its own to check the server answers.
-        self.reset()
-
-    def stop(self) -> None:
-        """Stop the server and its thread; does nothing when not running."""
-        if self._controller is None:
-            return
-        self._controller.stop()
-        self._controller = None
-
-    def __enter__(self) -> FaultySmtpServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return _FaultyController(self, _FaultyHandler(self), **kwargs)
 
     def _server_context(self) -> ssl.SSLContext | None:
         if self.tls == "none":
@@ -444,12 +402,4 @@ class FaultySmtpServer:
 
 def closed_port(host: str = "127.0.0.1") -> int:
     """A port on `host` with nothing listening (free now; another process could take it)."""
-    return _free_port(host)
-
-
-def _free_port(host: str) -> int:
-    """Ask the kernel for a free TCP port on `host`."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.bind(address)
-        return int(probe.getsockname()[1])
+    return free_port(host)

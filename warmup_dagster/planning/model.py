@@ -43,8 +43,7 @@ class DayPlan:
 class Target:
     """One mailbox-day to plan."""
 
-    box: Row  # `queries.batch_mailboxes`
-    plan_limit: int
+    box: Row  # `queries.batch_mailboxes`, with the owner's `plan_limit`
     day: date
     timezone: str
     window: Window

@@ -171,7 +171,7 @@ def _targets(
                 day, timezone, settings.send_window_start_hour, settings.send_window_end_hour
             )
             if window.end > now and window.start < now + HORIZON:
-                targets.append(Target(box, box.plan_limit, day, timezone, window))
+                targets.append(Target(box, day, timezone, window))
     if not replan and targets:
         done = queries.planned_days(conn, {t.box.id for t in targets}, {t.day for t in targets})
         targets = [t for t in targets if (t.box.id, t.day) not in done]
@@ -200,7 +200,7 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan
         box = t.box
         jobs = kept.get((box.id, t.day), [])
         key = (box.user_id, t.day)
-        left = remaining[key] + t.plan_limit
+        left = remaining[key] + box.plan_limit
         kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
         quota = daily_quota(
             box.id,

@@ -198,13 +198,15 @@ def claim(
             _plan_limits(conn, {c.user_id for c in candidates}),
         )
         _apply(conn, decision, now, worker_id, settings.send_lease_seconds)
-        by_id = {r.id: r for r in rows}
-        result.jobs = [_claimed(c, now, by_id[c.job_id], token_key) for c in decision.admitted]
-        result.deferred = len(decision.deferred)
-        result.refused = len(decision.refused)
-        result.reclaimed = sum(1 for c in decision.admitted if c.reclaimed)
-        result.blocked_until = decision.blocked_until
-        return result
+    # What the sender needs of each job (a Message-ID derived for each new one) is made after
+    # the lock is released: every sender run's claims queue for it.
+    by_id = {r.id: r for r in rows}
+    result.jobs = [_claimed(c, now, by_id[c.job_id], token_key) for c in decision.admitted]
+    result.deferred = len(decision.deferred)
+    result.refused = len(decision.refused)
+    result.reclaimed = sum(1 for c in decision.admitted if c.reclaimed)
+    result.blocked_until = decision.blocked_until
+    return result
 
 
 def _claimed(c: Candidate, now: datetime, r: Any, token_key: bytes) -> ClaimedJob:
