@@ -3,13 +3,13 @@
     python -m benchmarks.bench_plan --sizes 1000 10000 100000 [--dagster]   (make bench-plan)
 
 For each size, in a fresh database: the project's own planning time (`plan_mailboxes` over
-the schedule's batches: loading, computing and writing the jobs) and the process's peak RSS.
-With `--dagster`, also the whole daily schedule through Dagster on a PostgreSQL-backed
-instance: the schedule's tick, then its range runs executed as the run launcher would, at
-most `--parallel` at once (dagster.yaml's planner limit), bookkeeping included.
+the daily pass's batches: loading, computing and writing the jobs) and the process's peak RSS.
+With `--dagster`, also the whole daily pass through Dagster on a PostgreSQL-backed
+instance: the daily planning sensor's tick, then its range runs executed as the run launcher
+would, at most `--parallel` at once (dagster.yaml's planner limit), bookkeeping included.
 
 Goals (issue 3): 100,000 mailboxes (about 1,000,000 jobs) planned in at most 60 s of the
-project's own time and 1.5 GB; the whole daily schedule within 30 minutes.
+project's own time and 1.5 GB; the whole daily pass within 30 minutes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.settings import load_settings
 
 SECRET = "benchmark-secret-key-0123456789"
-# 00:00 UTC on a Wednesday, the daily schedule's time; mailboxes started warming 30 days ago.
+# 00:00 UTC on a Wednesday, the daily pass's time; mailboxes started warming 30 days ago.
 START = datetime(2026, 3, 4, tzinfo=UTC)
 # Caps sized for 1,000,000 sends a day (the seed's defaults allow about 80,000).
 CAPS = {
@@ -61,7 +61,7 @@ def _prepare(url: str, size: int) -> list[str]:
 
 
 def _plan_day(url: str, emails: list[str], batch: int, at: datetime) -> tuple[float, int]:
-    """One daily schedule's planning, batch by batch as its runs do; (seconds, jobs)."""
+    """One daily pass's planning, batch by batch as its runs do; (seconds, jobs)."""
     from warmup_dagster.planning.planner import plan_mailboxes
 
     engine = make_engine(url)
@@ -124,7 +124,8 @@ def _sync_partitions(instance, url: str, size: int) -> None:
 def _dagster_time(url: str, dagster_url: str, emails: list[str], parallel: int, home: str) -> float:
     import dagster as dg
 
-    from warmup_dagster.schedules import daily_plan_schedule
+    from warmup_dagster.resources import WarmupDatabase
+    from warmup_dagster.sensors.planning import daily_plan_sensor
 
     with open(os.path.join(home, "dagster.yaml"), "w") as f:
         f.write(
@@ -143,8 +144,9 @@ def _dagster_time(url: str, dagster_url: str, emails: list[str], parallel: int, 
     started = time.perf_counter()
     instance = dg.DagsterInstance.from_config(home)
     _sync_partitions(instance, url, len(emails))
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=START)
-    requests = daily_plan_schedule(context)
+    resources = {"warmup_db": WarmupDatabase(database_url=url)}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        requests = daily_plan_sensor(context).run_requests
     work = [(home, r.tags, r.run_config) for r in requests]
     with ProcessPoolExecutor(parallel) as pool:
         list(pool.map(_run_one, work))
@@ -155,7 +157,7 @@ def _dagster_time(url: str, dagster_url: str, emails: list[str], parallel: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--dagster", action="store_true", help="also run the daily schedule")
+    parser.add_argument("--dagster", action="store_true", help="also run the daily pass")
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
     from warmup_dagster.assets.send_plan import PLAN_BATCH
@@ -186,7 +188,7 @@ def main() -> None:
                     with tempfile.TemporaryDirectory() as home:
                         total = _dagster_time(url, dagster_url, emails, args.parallel, home)
                     print(
-                        f"{size:,} mailboxes: daily schedule through Dagster in {total:.0f} s "
+                        f"{size:,} mailboxes: daily pass through Dagster in {total:.0f} s "
                         f"({total / 60:.1f} min; {args.parallel} runs at once)"
                     )
 

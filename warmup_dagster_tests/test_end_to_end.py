@@ -3,7 +3,7 @@ mailboxes and sends their mail to an SMTP server through its own sensor ticks an
 with no manual step."""
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
@@ -13,7 +13,7 @@ from warmup_dagster.clock import FixedClock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster.db.models import JobStatus, SendLog, WarmupJob
+from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, SendLog, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.deployment import DagsterDeployment
@@ -96,3 +96,58 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
         if run.status == dg.DagsterRunStatus.FAILURE
     ]
     assert not failed, f"failed runs: {failed}"
+
+
+def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
+    tmp_path, pg_databases, app_url, monkeypatch
+):
+    # An hour of clock time per real second: three virtual days from Monday 00:00 in about a
+    # minute. Nothing is sent (the dispatch sensor is off); only planning is watched.
+    monday = datetime(2026, 3, 2, 0, 0, 30, tzinfo=UTC)
+    days = {date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)}
+    engine = make_engine(app_url)
+    rows = [row(f"box{i}@owner{i}-d{i}.example", f"owner{i}", timezone="UTC") for i in range(3)]
+    import_mailboxes(
+        engine, io.StringIO(csv_text(rows)), cipher=Cipher(TEST_SECRET), clock=FixedClock(monday)
+    )
+    env = {
+        "WARMUP_DATABASE_URL": app_url,
+        "WARMUP_SECRET_KEY": TEST_SECRET,
+        "WARMUP_CLOCK_START": monday.isoformat(),
+        "WARMUP_CLOCK_SPEED": "3600",
+    }
+
+    def planned() -> dict[str, set[date]]:
+        with engine.connect() as conn:
+            found: dict[str, set[date]] = {}
+            for email, day in conn.execute(
+                select(Mailbox.email, DailyQuota.local_date)
+                .join(DailyQuota, DailyQuota.mailbox_id == Mailbox.id)
+                .where(DailyQuota.planned > 0)
+            ):
+                found.setdefault(email, set()).add(day)
+            return found
+
+    storage = pg_databases.url(pg_databases.create())
+    monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
+    deployment = DagsterDeployment(
+        tmp_path / "dagster_home", storage, env, stopped_sensors=("dispatch_sensor",)
+    )
+    passes = {"daily-2026-03-03-0", "daily-2026-03-04-0"}  # Tuesday's and Wednesday's
+
+    def done() -> bool:
+        found = planned()
+        runs = deployment.instance().get_runs()
+        keys = {r.tags.get("dagster/run_key") for r in runs if r.is_finished}
+        return len(found) == 3 and all(days <= f for f in found.values()) and passes <= keys
+
+    with deployment:
+        deployment.wait_for(done, 240, "three virtual days planned by their daily passes")
+        deployment.drain(("daily_plan_sensor", "mailbox_partitions_sensor"), 120)
+    by_mailbox = planned()
+    engine.dispose()
+    # every day planned, none before it came within the horizon (a pass that starts late on the
+    # fast clock may already reach the next day's window)
+    assert all(days <= found <= days | {date(2026, 3, 5)} for found in by_mailbox.values())
+    runs = deployment.instance().get_runs()
+    assert not [r.run_id for r in runs if r.status == dg.DagsterRunStatus.FAILURE]

@@ -1,18 +1,19 @@
-"""send_plan, the partition sync sensor and the daily schedule, through Dagster itself."""
+"""send_plan, the partition sync sensor and the daily planning sensor, through Dagster itself."""
 
-from datetime import UTC, datetime
+from datetime import date
 
 import dagster as dg
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from warmup_dagster.assets import send_plan as send_plan_module
 from warmup_dagster.assets.send_plan import send_plan
 from warmup_dagster.db.models import Mailbox, WarmupJob
 from warmup_dagster.jobs import RANGE_END_TAG, RANGE_START_TAG, plan_range_requests
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
-from warmup_dagster.schedules import daily_plan_schedule
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
+from warmup_dagster.sensors.planning import daily_plan_sensor, pass_due
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.planning.conftest import pool  # noqa: F401 - fixture
 
@@ -107,18 +108,54 @@ def test_send_plan_range_run_plans_every_mailbox_in_one_run(instance, resources,
     }
     assert _jobs_by_sender(engine) == {k: v for k, v in planned.items() if v}
     assert len(instance.get_runs()) == 1
+    totals = {k: v.value for k, v in events[0].materialization.metadata.items() if "run_" in k}
+    assert totals["run_mailboxes"] == 10 and totals["run_planned"] == sum(planned.values())
 
 
-def test_daily_schedule_requests_range_runs_not_a_run_per_mailbox(instance):
-    keys = [f"m{i:03d}@x{i}.example" for i in range(20)]
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=datetime(2026, 3, 2, tzinfo=UTC)
+def test_a_big_range_run_gives_each_partition_the_run_totals(
+    instance,
+    resources,
+    engine,
+    pool,
+    monkeypatch,  # noqa: F811
+):
+    monkeypatch.setattr(send_plan_module, "PER_PARTITION_METADATA", 5)
+    instance.add_dynamic_partitions("mailboxes", pool)
+    result = dg.materialize(
+        [send_plan],
+        resources=resources,
+        instance=instance,
+        tags={RANGE_START_TAG: pool[0], RANGE_END_TAG: pool[9]},
     )
-    assert isinstance(daily_plan_schedule(context), dg.SkipReason)
+    events = result.get_asset_materialization_events()
+    assert len(events) == 10
+    metadata = [{k: v.value for k, v in e.materialization.metadata.items()} for e in events]
+    assert all("jobs_written" not in m for m in metadata)  # no per-partition figures
+    assert len({tuple(sorted(m.items())) for m in metadata}) == 1  # the same totals on each
+    assert metadata[0]["run_mailboxes"] == 10
+    assert metadata[0]["run_planned"] == sum(_jobs_by_sender(engine).values()) > 0
+
+
+def _daily(instance, resources, cursor=None):
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
+        return daily_plan_sensor(context)
+
+
+def test_daily_pass_requests_range_runs_once_per_clock_day(instance, resources):
+    keys = [f"m{i:03d}@x{i}.example" for i in range(20)]
+    empty = _daily(instance, resources)  # no mailboxes: nothing to run, the day is done
+    assert empty.run_requests == [] and empty.cursor == "2026-03-02"
     instance.add_dynamic_partitions("mailboxes", keys)
-    (request,) = daily_plan_schedule(context)
+    result = _daily(instance, resources, cursor="2026-03-01")  # the clock's day is 2 March
+    (request,) = result.run_requests
     assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (keys[0], keys[-1])
     assert request.run_key == "daily-2026-03-02-0"
+    assert request.run_config["ops"]["send_plan"]["config"] == {"replan": False}
+    assert result.cursor == "2026-03-02"
+    assert isinstance(_daily(instance, resources, cursor=result.cursor), dg.SkipReason)
+    assert pass_due("2026-03-02", date(2026, 3, 3))
+    assert pass_due("2026-03-04", date(2026, 3, 3))  # a clock moved back plans again
+    assert not pass_due("2026-03-03", date(2026, 3, 3))
 
     requests = plan_range_requests(keys, "daily-x", replan=False, batch=7)
     assert [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in requests] == [

@@ -197,8 +197,8 @@ def server():
 @pytest.fixture
 def send_env(env):
     env.setenv("WARMUP_SMTP_TIMEOUT_SECONDS", "2")
-    env.setenv("WARMUP_SCHEDULER_INTERVAL_MS", "1000")  # nothing due within 1 s: the run ends
-    env.setenv("WARMUP_SENDER_RUN_MAX_SECONDS", "30")
+    env.setenv("WARMUP_SCHEDULER_INTERVAL_MS", "1000")
+    env.setenv("WARMUP_SENDER_RUN_MAX_SECONDS", "30")  # nothing due within 30 s: the run ends
     env.setenv("WARMUP_JOBS_PER_SCHEDULER_RUN", "500")
     env.setenv("WARMUP_WORKER_CONCURRENCY", "10")
     return env
@@ -255,9 +255,10 @@ def test_send_job_writes_no_event_per_email_when_mail_trickles(
     send_env, instance, db_url, engine, cipher, server
 ):
     # Jobs come due one virtual minute (one real second at speed 60) apart, as planned slots do
-    # through the day; the run waits for each one (it comes due within the dispatch interval).
+    # through the day; the run waits for each one (it comes due within the run's lifetime).
     send_env.setenv("WARMUP_CLOCK_SPEED", "60")
-    send_env.setenv("WARMUP_SCHEDULER_INTERVAL_MS", "120000")
+    send_env.setenv("WARMUP_SENDER_RUN_MAX_SECONDS", "600")  # clock time: 10 s here
+    send_env.setenv("WARMUP_SMTP_TIMEOUT_SECONDS", "120")
     ids = [
         job
         for k in range(4)

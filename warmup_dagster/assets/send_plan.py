@@ -13,6 +13,11 @@ from warmup_dagster.resources import WarmupDatabase
 # Mailboxes per planning run: big enough that run start-up is noise, small enough that a run's
 # bookkeeping (one materialization event per partition) finishes in minutes.
 PLAN_BATCH = 25_000
+# Runs of at most this many partitions give each partition its own figures. Dagster's public way
+# (`add_asset_metadata(partition_key=...)`) loads every partition key of the definition on each
+# call (about 0.2 s with 100,000 mailboxes), so bigger runs give every partition the run's totals;
+# each mailbox-day's own figures are in the `daily_quotas` table either way.
+PER_PARTITION_METADATA = 25
 
 
 class PlanConfig(dg.Config):
@@ -57,35 +62,6 @@ def _metadata(plans: list[DayPlan]) -> dict[str, Any]:
     return metadata
 
 
-def _attach_partition_metadata(
-    context: dg.AssetExecutionContext, by_partition: dict[str, dict[str, Any]]
-) -> None:
-    """Give each partition of the run its own metadata, in one step.
-
-    `context.add_asset_metadata(partition_key=...)` reloads the run's whole partition range from
-    the instance and copies all metadata so far on every call: quadratic, more than ten minutes
-    for a 10,000-partition run. This sets the same accumulator once, through private names of
-    the pinned Dagster 1.13.27 (`test_send_plan_range_run_plans_every_mailbox_in_one_run`
-    checks each partition's figures).
-    """
-    from dagster._core.execution.context.metadata_logging import (
-        AssetMetadataHandle,
-        OutputMetadataAccumulator,
-    )
-
-    step = context.op_execution_context._step_execution_context
-    current = step._metadata_accumulator.per_output_metadata
-    step._metadata_accumulator = OutputMetadataAccumulator(
-        per_output_metadata={
-            **current,
-            **{
-                AssetMetadataHandle(asset_key=context.asset_key, partition_key=key): metadata
-                for key, metadata in by_partition.items()
-            },
-        }
-    )
-
-
 @dg.asset(
     partitions_def=mailbox_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=PLAN_BATCH),
@@ -96,7 +72,7 @@ def send_plan(
     context: dg.AssetExecutionContext,
     config: PlanConfig,
     warmup_db: WarmupDatabase,
-) -> None:
+) -> dg.MaterializeResult:
     """Today's (and, once near, tomorrow's) send jobs of each mailbox, in its local send window.
 
     A partition is a mailbox. Materializing it computes the day's quota (ramp, weekends,
@@ -104,6 +80,10 @@ def send_plan(
     domains, fair inbound, no recent repeats), spreads slots over the window within every rate
     cap, and writes the jobs. Rerunning a partition is safe: it replaces only jobs that were
     never attempted and plans only what is still owed. Shortfalls are reported with numbers.
+
+    A run of up to 25 partitions gives each its own figures (quota, planned, shortfall, slots,
+    reason); every partition also carries its run's totals (`run_*`). Each mailbox-day's
+    figures are kept in the `daily_quotas` table.
     """
     keys = list(context.partition_keys)
     plans = plan_mailboxes(
@@ -113,10 +93,12 @@ def send_plan(
         warmup_db.clock,
         replan=config.replan,
     )
-    by_email: dict[str, list[DayPlan]] = {key: [] for key in keys}
-    for plan in plans:
-        by_email[plan.email].append(plan)
-    _attach_partition_metadata(context, {key: _metadata(p) for key, p in by_email.items()})
+    if len(keys) <= PER_PARTITION_METADATA:
+        by_email: dict[str, list[DayPlan]] = {key: [] for key in keys}
+        for plan in plans:
+            by_email[plan.email].append(plan)
+        for key, day_plans in by_email.items():
+            context.add_asset_metadata(_metadata(day_plans), partition_key=key)
     quota = sum(p.quota.value for p in plans)
     planned = sum(p.planned for p in plans)
     shortfall = sum(p.shortfall for p in plans)
@@ -134,3 +116,12 @@ def send_plan(
             f"shortfall of {shortfall:,} of {quota:,} sends: "
             + "; ".join(f"{n:,} ({reason})" for reason, n in worst)
         )
+    return dg.MaterializeResult(
+        metadata={
+            "run_mailboxes": len(keys),
+            "run_mailbox_days": len(plans),
+            "run_quota": quota,
+            "run_planned": planned,
+            "run_shortfall": shortfall,
+        }
+    )

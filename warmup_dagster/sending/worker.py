@@ -4,8 +4,12 @@ The loop keeps about four batches of SMTP sessions' worth of jobs claimed ahead 
 a claimed job is counted in the minute it was claimed, so it must go out within seconds), sends
 them with at most `WARMUP_WORKER_CONCURRENCY` sessions at once (one session per mailbox group),
 and writes outcomes every half second or every few hundred results. Database work runs in a
-thread so sending never waits for it. The run ends when nothing is due within one dispatch
-interval, or after `WARMUP_SENDER_RUN_MAX_SECONDS`, finishing what it claimed.
+thread so sending never waits for it.
+
+A run lives `WARMUP_SENDER_RUN_MAX_SECONDS` of clock time (like every duration setting: at
+`WARMUP_CLOCK_SPEED` S it lasts 1/S as long in real time). While the next due job comes within
+that lifetime the run waits for it instead of ending and leaving it to a new run; it ends when
+nothing is due before its end, finishing what it claimed.
 """
 
 from __future__ import annotations
@@ -121,14 +125,14 @@ class Sender:
 
     async def _run(self) -> None:
         started = time.monotonic()
-        deadline = started + self.max_seconds
+        deadline = self.clock.now() + timedelta(seconds=self.max_seconds)
         concurrency = self.settings.worker_concurrency
         sessions = asyncio.Semaphore(concurrency)
         tasks: set[asyncio.Task[None]] = set()
         last_record = last_lease = next_claim = time.monotonic()
         await asyncio.to_thread(queue.prune_counters, self.engine, self.clock.now())
         try:
-            while time.monotonic() < deadline:
+            while self.clock.now() < deadline:
                 room = AHEAD * concurrency - self._unsent
                 if room >= concurrency and time.monotonic() >= next_claim:
                     groups = await self._claim(min(room, self.settings.jobs_per_scheduler_run))
@@ -203,22 +207,25 @@ class Sender:
         left = (self._blocked_until - self.clock.now()).total_seconds()
         return max(RECORD_EVERY_S, self.clock.real_seconds(left))
 
-    async def _wait_for_due(self, deadline: float) -> bool:
-        """Nothing was claimed: wait for the next due job if it comes soon; False to stop."""
+    async def _wait_for_due(self, deadline: datetime) -> bool:
+        """Nothing was claimed: wait for the next due job if it comes before `deadline` (the
+        run's end, clock time); False to stop.
+
+        The wait is at most one dispatch interval at a time, so jobs enqueued meanwhile that are
+        due earlier (a new mailbox's plan, another run's retry) are not left waiting.
+        """
         if self._candidates and self._blocked_until is None:
             return True  # candidates were deferred or refused: look again at once
-        now = self.clock.now()
-        # Full global caps open again within the hour; otherwise wait no longer than the
-        # dispatch sensor would take to start a new run.
         until = self._blocked_until or await asyncio.to_thread(queue.next_due, self.engine)
-        horizon = timedelta(milliseconds=self.settings.scheduler_interval_ms)
-        if until is None or (self._blocked_until is None and until - now > horizon):
+        now = self.clock.now()
+        if until is None or until >= deadline:
             return False
-        wait = self.clock.real_seconds(max(0.0, (until - now).total_seconds()))
-        if time.monotonic() + wait >= deadline:
-            return False
-        # Due already but not claimable: another transaction (planning) holds those rows.
-        await asyncio.sleep(wait if until > now else BUSY_ROWS_WAIT_S)
+        if until <= now:
+            # Due already but not claimable: another transaction (planning) holds those rows.
+            await asyncio.sleep(BUSY_ROWS_WAIT_S)
+            return True
+        poll = timedelta(milliseconds=self.settings.scheduler_interval_ms)
+        await asyncio.sleep(self.clock.real_seconds(min(until - now, poll).total_seconds()))
         return True
 
     async def _send(self, jobs: list[ClaimedJob], sessions: asyncio.Semaphore) -> None:
@@ -233,7 +240,7 @@ class Sender:
                     account,
                     messages,
                     date=self.clock.now(),
-                    timeout=self.settings.smtp_timeout_seconds,
+                    timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
                     tls=self.tls,
                     local_hostname=self.local_hostname,
                 )

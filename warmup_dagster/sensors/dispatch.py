@@ -7,10 +7,11 @@ import dagster as dg
 from warmup_dagster.jobs import send_job
 from warmup_dagster.resources import WarmupDatabase
 from warmup_dagster.sending import queue
+from warmup_dagster.sensors.timing import real_interval_seconds
 from warmup_dagster.settings import load_settings
 
-# Read at load time: a sensor's interval is part of its definition.
-INTERVAL_S = max(1, round(load_settings().scheduler_interval_ms / 1000))
+# Read at load time: a sensor's interval is part of its definition. The setting is clock time.
+INTERVAL_S = real_interval_seconds(load_settings().scheduler_interval_ms / 1000)
 SENSOR_NAME = "dispatch_sensor"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -31,6 +32,8 @@ def dispatch_sensor(
     context: dg.SensorEvaluationContext, warmup_db: WarmupDatabase
 ) -> dg.SensorResult | dg.SkipReason:
     """Launches sender runs while due jobs exist, up to `WARMUP_WORKER_COUNT` at once.
+
+    Ticks every `WARMUP_SCHEDULER_INTERVAL_MS` of clock time (see `sensors.timing`).
 
     One run per `WARMUP_JOBS_PER_SCHEDULER_RUN` due jobs, counting the sender runs already
     queued or running. The run queue (`dagster.yaml`, tag `warmup/role=sender`) holds the limit

@@ -49,13 +49,14 @@ def server(cert):
         yield smtp
 
 
-def settings_for(cert, **env: str):
+def settings_for(cert, speed: float = 1.0, **env: str):
+    """Settings for runs whose clock goes at `speed` (every duration is clock time)."""
     values = {
         "WARMUP_SMTP_CA_FILE": str(cert[0]),
-        "WARMUP_SMTP_TIMEOUT_SECONDS": "1",
-        "WARMUP_SEND_LEASE_SECONDS": "3600",  # virtual seconds: the clocks here run fast
+        "WARMUP_SMTP_TIMEOUT_SECONDS": str(speed),  # one real second
+        "WARMUP_SEND_LEASE_SECONDS": "3600",
         "WARMUP_SEND_RETRY_BASE_SECONDS": "7200",  # retries come due after the run ends
-        # A run lingers this long (virtual) for jobs coming due: spacing and retries.
+        # How often a run waiting for its next due job looks for new ones.
         "WARMUP_SCHEDULER_INTERVAL_MS": "300000",
     }
     values.update({f"WARMUP_{k.upper()}": v for k, v in env.items()})
@@ -116,9 +117,10 @@ def jobs(engine, box_ids, recipients, at=START, **overrides):
         return out
 
 
-def run(engine, settings, cipher, speed=1.0, worker="w1", max_seconds=20.0, start=START):
+def run(engine, settings, cipher, speed=1.0, worker="w1", real_seconds=20.0, start=START):
+    """One sender run of at most `real_seconds` (its lifetime is clock time: scaled here)."""
     sender = Sender(
-        engine, clock(speed, start), settings, cipher, KEY, worker, max_seconds=max_seconds
+        engine, clock(speed, start), settings, cipher, KEY, worker, max_seconds=real_seconds * speed
     )
     return sender.run()
 
@@ -167,7 +169,9 @@ def test_each_outcome(engine, cipher, server, cert):
     recipients += ["drop@x.example", "slow@x.example", "fine@x.example"]
     # one job per recipient, all due now (spacing 0.01 min so one mailbox may send them all)
     ids = jobs(engine, [box], recipients, at=START - timedelta(hours=1))
-    settings = settings_for(cert, same_mailbox_delay_min="0.01", same_mailbox_delay_max="1")
+    settings = settings_for(
+        cert, speed=60, same_mailbox_delay_min="0.01", same_mailbox_delay_max="1"
+    )
     run(engine, settings, cipher, speed=60)
 
     by_recipient = {j.recipient_email: j for j in job_rows(engine).values()}
@@ -204,7 +208,11 @@ def test_temporary_failures_retry_until_the_last_attempt_then_fail(engine, ciphe
     [box] = mailboxes(engine, cipher, server)
     [job_id] = jobs(engine, [box], ["code451@x.example"])
     settings = settings_for(
-        cert, send_max_attempts="3", send_retry_base_seconds="1", same_mailbox_delay_min="0.05"
+        cert,
+        speed=30,
+        send_max_attempts="3",
+        send_retry_base_seconds="1",
+        same_mailbox_delay_min="0.05",
     )
     run(engine, settings, cipher, speed=30)
     job = job_rows(engine)[job_id]
@@ -309,7 +317,7 @@ def test_spacing_between_sends_of_one_mailbox(engine, cipher, server, cert):
     with Session(engine) as session, session.begin():
         for job in session.scalars(select(WarmupJob)):
             job.due_at = START - timedelta(minutes=5)
-    run(engine, settings_for(cert), cipher, speed=120)
+    run(engine, settings_for(cert, speed=120), cipher, speed=120)
     picked = sorted(job_rows(engine)[i].picked_at for i in ids)
     assert len(server.received) == 3
     assert all(b - a >= timedelta(minutes=2) for a, b in pairwise(picked))
@@ -352,6 +360,7 @@ def test_two_runs_at_once_send_nothing_twice_and_hold_every_cap(engine, cipher, 
         ids = jobs(engine, boxes, ["a@x.example", "b@x.example"], at=START - timedelta(minutes=30))
         settings = settings_for(
             cert,
+            speed=120,
             global_sends_per_minute="12",
             global_sends_per_hour="1000",
             user_sends_per_minute="3",
@@ -361,7 +370,7 @@ def test_two_runs_at_once_send_nothing_twice_and_hold_every_cap(engine, cipher, 
         summaries = []
 
         def work(name):
-            summaries.append(run(engine, settings, cipher, speed=120, worker=name, max_seconds=15))
+            summaries.append(run(engine, settings, cipher, speed=120, worker=name, real_seconds=15))
 
         threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
         for t in threads:
