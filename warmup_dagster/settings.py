@@ -226,6 +226,8 @@ class Settings(BaseSettings):
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with `update` (field names to values) applied and validated.
 
+        `deep` is accepted for pydantic's signature; every value is immutable anyway.
+
         Raises:
             SettingsError: as `load_settings` does, naming each variable an update breaks.
         """
@@ -276,22 +278,18 @@ def _describe(error: Any) -> str:
     name = Settings.env_name(field)
     cause = error.get("ctx", {}).get("error")
     what = str(cause) if cause is not None else _TYPE_MESSAGES.get(error["type"], error["msg"])
-    raw = error["input"]
-    shown = name if field in _HIDDEN else f"{name}={raw if isinstance(raw, str) else str(raw)!r}"
+    shown = name if field in _HIDDEN else f"{name}={str(error['input'])!r}"
     return f"{shown} {what}"
 
 
-def _raise(errors: list[str]) -> None:
-    raise SettingsError("Invalid configuration:\n  " + "\n  ".join(errors))
-
-
 def _build(cls: type[Settings], values: Mapping[str, Any], errors: Sequence[str] = ()) -> Settings:
+    problems = list(errors)
     try:
         settings = cls(**values)
     except ValidationError as exc:
-        _raise([*errors, *(_describe(e) for e in exc.errors())])
-    if errors:
-        _raise(list(errors))
+        problems += [_describe(e) for e in exc.errors()]
+    if problems:
+        raise SettingsError("Invalid configuration:\n  " + "\n  ".join(problems))
     return settings
 
 
