@@ -26,6 +26,7 @@ setup(
         "prometheus-client>=0.20",
         "click>=8",
         "tqdm>=4.66",
+        "pydantic-settings>=2.6,<3",
     ],
     extras_require={
         "dev": [

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import fields
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, wraps
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.engine import Engine, make_url
 
 from warmup_dagster.clock import Clock, clock_from_settings
-from warmup_dagster.crypto import SecretKeyError, cipher_from_env
+from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher_from_env
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import MailboxState
@@ -41,8 +42,31 @@ class App:
     def clock(self) -> Clock:
         return clock_from_settings(self.settings, self.engine)
 
+    @cached_property
+    def cipher(self) -> Cipher:
+        """The deployment's cipher; a missing or too short WARMUP_SECRET_KEY ends the command."""
+        try:
+            return cipher_from_env()
+        except SecretKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+
 
 pass_app = click.make_pass_decorator(App)
+
+
+def needs_secret_key(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Check WARMUP_SECRET_KEY before `command` (which takes the App first) does anything.
+
+    Commands that set a deployment up check it too, so a missing key shows at the first
+    command, not at the first run that has to decrypt a credential.
+    """
+
+    @wraps(command)
+    def checked(app: App, *args: Any, **kwargs: Any) -> Any:
+        app.cipher  # raises click.ClickException (exit 1) when the key is unusable  # noqa: B018
+        return command(app, *args, **kwargs)
+
+    return checked
 
 
 @click.group()
@@ -59,13 +83,15 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 @main.command("config")
 @pass_app
+@needs_secret_key
 def show_config(app: App) -> None:
-    """Print the effective settings (secrets are never printed)."""
-    for f in fields(Settings):
-        value = getattr(app.settings, f.name)
-        if f.name == "database_url":
+    """Print the effective settings (secrets are never printed, only whether they are set)."""
+    for name in Settings.model_fields:
+        value = getattr(app.settings, name)
+        if name == "database_url":
             value = make_url(value).render_as_string(hide_password=True)
-        click.echo(f"{Settings.env_name(f.name)}={'' if value is None else value}")
+        click.echo(f"{Settings.env_name(name)}={'' if value is None else value}")
+    click.echo(f"{SECRET_KEY_VAR}=(set)")  # checked above: a missing key ends the command
 
 
 @main.group()
@@ -76,6 +102,7 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 @pass_app
+@needs_secret_key
 def db_upgrade(app: App, revision: str) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
     app.engine  # creates the SQLite folder if needed  # noqa: B018
@@ -110,6 +137,7 @@ def mailboxes() -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @pass_app
+@needs_secret_key
 def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> None:
     """Import mailboxes from a CSV FILE; re-importing an address updates it.
 
@@ -119,17 +147,16 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
     If any row is invalid nothing is imported and every bad row is listed.
     """
     try:
-        cipher = cipher_from_env()
         summary = import_mailboxes(
             app.engine,
             file,
-            cipher=cipher,
+            cipher=app.cipher,
             clock=app.clock,
             default_timezone=app.settings.send_window_timezone,
             dry_run=dry_run,
             progress=progress_for(sys.stderr),
         )
-    except (SecretKeyError, ImportRejected) as exc:
+    except ImportRejected as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(("dry run, nothing written: " if dry_run else "") + str(summary))
 

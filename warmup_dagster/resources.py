@@ -1,7 +1,5 @@
 """Dagster resources: the bridge from Dagster code to the warmup database and clock."""
 
-from dataclasses import replace
-
 import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
@@ -10,7 +8,7 @@ from warmup_dagster.clock import Clock, clock_from_settings
 from warmup_dagster.core.content import token_key
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster.settings import Settings, load_settings, normalize_database_url
+from warmup_dagster.settings import Settings, load_settings
 
 
 class WarmupDatabase(dg.ConfigurableResource):
@@ -30,7 +28,8 @@ class WarmupDatabase(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         settings = load_settings()
         if self.database_url:
-            settings = replace(settings, database_url=normalize_database_url(self.database_url))
+            # validated and normalized like WARMUP_DATABASE_URL
+            settings = settings.model_copy(update={"database_url": self.database_url})
         self._settings = settings
         self._engine = make_engine(settings.database_url)
         self._clock = clock_from_settings(settings, self._engine)

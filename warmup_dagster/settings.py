@@ -1,78 +1,96 @@
-"""Settings from `WARMUP_*` environment variables, validated once at startup.
+"""Settings from `WARMUP_*` environment variables, validated once at startup (pydantic-settings).
 
-Every setting of the seed system's ScaleConfig keeps its name (with the `WARMUP_` prefix) and
-its default. Secrets are not settings: `WARMUP_SECRET_KEY` is read only where it is used.
+Every setting of the system this project replaces keeps its name (with the `WARMUP_` prefix)
+and its default. Every duration and interval is clock time: the project's clock, which runs
+`WARMUP_CLOCK_SPEED` times faster than wall time. Secrets are not settings:
+`WARMUP_SECRET_KEY` is read only where it is used, but like every variable read elsewhere it
+is a known name, so that a misspelt `WARMUP_*` variable is reported instead of ignored.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from warmup_dagster.core.ramp import DEFAULT_VARIANCE
+from warmup_dagster.crypto import SECRET_KEY_VAR
+
 PREFIX = "WARMUP_"
+# `WARMUP_*` variables that are not settings but are read elsewhere: the secret (crypto.py and
+# the Dagster resource), Dagster's storage (dagster.yaml), the tests' PostgreSQL server and the
+# demo's sandbox SMTP port (scripts/demo.sh).
+OTHER_VARIABLES = (
+    SECRET_KEY_VAR,
+    "WARMUP_DAGSTER_POSTGRES_URL",
+    "WARMUP_TEST_POSTGRES_URL",
+    "WARMUP_SANDBOX_PORT",
+)
+# A database URL may carry a password: its errors name the variable, never the value.
+_HIDDEN = frozenset({"database_url"})
+# pydantic's own parse errors, in the words the rest of the messages use
+_TYPE_MESSAGES = {
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "int_type": "is not a whole number",
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+}
 
 
 class SettingsError(ValueError):
     """One or more `WARMUP_*` variables are invalid; the message names each one."""
 
 
-def _number(raw: str, kind: type[int] | type[float]) -> Any:
+def _rule(holds: Callable[[Any], bool], message: str) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if not holds(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _timezone(value: str) -> str:
     try:
-        return kind(raw)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise ValueError(f"is not {what}") from None
-
-
-def _positive_int(raw: str) -> int:
-    value = _number(raw, int)
-    if value <= 0:
-        raise ValueError("must be a whole number above 0")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = _number(raw, float)
-    if not value > 0 or value == float("inf"):
-        raise ValueError("must be a number above 0")
-    return value
-
-
-def _hour(raw: str) -> int:
-    value = _number(raw, int)
-    if not 0 <= value <= 24:
-        raise ValueError("must be an hour from 0 to 24")
-    return value
-
-
-def _timezone(raw: str) -> str:
-    try:
-        ZoneInfo(raw)
+        ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError("is not an IANA timezone (for example Europe/Berlin)") from None
-    return raw
+    return value
 
 
-def _instant(raw: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(
-            "is not an ISO 8601 time (for example 2026-01-05T06:00:00+00:00)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _instant(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                "is not an ISO 8601 time (for example 2026-01-05T06:00:00+00:00)"
+            ) from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
 
 
-def _readable_file(raw: str) -> str:
-    path = Path(raw)
+def _readable_file(value: str) -> str:
+    if not value:
+        return value
+    path = Path(value)
     if not path.is_file():
         raise ValueError("is not a readable file")
     return str(path.resolve())
@@ -102,62 +120,133 @@ def normalize_database_url(raw: str) -> str:
     raise ValueError(f"uses '{backend}', but only sqlite and postgresql are supported")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The validated configuration; field `x_y` comes from `WARMUP_X_Y`."""
+def _database_url(value: str) -> str:
+    return normalize_database_url(value) if value else value
 
-    scheduler_interval_ms: int = 60_000
-    jobs_per_scheduler_run: int = 500
-    worker_concurrency: int = 10
-    worker_count: int = 5
-    same_mailbox_delay_min: float = 2.0
-    same_mailbox_delay_max: float = 10.0
-    global_sends_per_minute: int = 100
-    global_sends_per_hour: int = 5_000
-    user_sends_per_minute: int = 5
-    user_sends_per_hour: int = 200
-    send_window_start_hour: int = 6
-    send_window_end_hour: int = 22
-    send_window_timezone: str = "UTC"
-    send_max_attempts: int = 5
-    send_retry_base_seconds: float = 60.0
-    smtp_timeout_seconds: float = 30.0
-    send_lease_seconds: int = 600
-    sender_run_max_seconds: int = 900
-    smtp_ca_file: str = ""
-    database_url: str = ""
-    clock_speed: float = 1.0
-    clock_start: datetime | None = None
+
+PositiveInt = Annotated[int, _rule(lambda v: v > 0, "must be a whole number above 0")]
+PositiveFloat = Annotated[
+    float, _rule(lambda v: math.isfinite(v) and v > 0, "must be a number above 0")
+]
+Hour = Annotated[int, _rule(lambda v: 0 <= v <= 24, "must be an hour from 0 to 24")]
+Fraction = Annotated[float, _rule(lambda v: 0 <= v < 1, "must be a fraction from 0 to below 1")]
+
+
+class Settings(BaseSettings):
+    """The validated configuration; field `x_y` comes from `WARMUP_X_Y`.
+
+    Immutable. `model_copy(update=...)` validates the update by the same rules (pydantic's
+    own copy would not). Durations are clock time (see the module docstring).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
+
+    scheduler_interval_ms: PositiveInt = Field(60_000, description="ms of clock time")
+    jobs_per_scheduler_run: PositiveInt = Field(500, description="jobs")
+    worker_concurrency: PositiveInt = Field(10, description="SMTP sessions per sender run")
+    worker_count: PositiveInt = Field(5, description="sender runs")
+    same_mailbox_delay_min: PositiveFloat = Field(2.0, description="minutes of clock time")
+    same_mailbox_delay_max: PositiveFloat = Field(10.0, description="minutes of clock time")
+    global_sends_per_minute: PositiveInt = Field(100, description="sends per clock minute")
+    global_sends_per_hour: PositiveInt = Field(5_000, description="sends per clock hour")
+    user_sends_per_minute: PositiveInt = Field(5, description="sends per clock minute")
+    user_sends_per_hour: PositiveInt = Field(200, description="sends per clock hour")
+    send_window_start_hour: Hour = Field(6, description="mailbox-local hour of day")
+    send_window_end_hour: Hour = Field(22, description="mailbox-local hour of day")
+    send_window_timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    send_max_attempts: PositiveInt = Field(5, description="attempts")
+    send_retry_base_seconds: PositiveFloat = Field(60.0, description="seconds of clock time")
+    smtp_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
+    send_lease_seconds: PositiveInt = Field(600, description="seconds of clock time")
+    sender_run_max_seconds: PositiveInt = Field(900, description="seconds of clock time")
+    smtp_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
+    # empty only before `load_settings` fills in the default, which depends on DAGSTER_HOME
+    database_url: Annotated[str, AfterValidator(_database_url)] = ""
+    daily_variance: Fraction = Field(
+        DEFAULT_VARIANCE, description="fraction of a day's quota; 0 turns it off"
+    )
+    clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
+    clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `load_settings` passes: it reads the environment it is given (the process
+        # environment or a test's mapping), never os.environ behind its back, nor a .env file.
+        return (init_settings,)
 
     @staticmethod
     def env_name(field_name: str) -> str:
         return PREFIX + field_name.upper()
 
+    @classmethod
+    def known_variables(cls) -> list[str]:
+        """Every `WARMUP_*` name the project reads: the settings, then `OTHER_VARIABLES`."""
+        return [cls.env_name(name) for name in cls.model_fields] + list(OTHER_VARIABLES)
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "scheduler_interval_ms": _positive_int,
-    "jobs_per_scheduler_run": _positive_int,
-    "worker_concurrency": _positive_int,
-    "worker_count": _positive_int,
-    "same_mailbox_delay_min": _positive_float,
-    "same_mailbox_delay_max": _positive_float,
-    "global_sends_per_minute": _positive_int,
-    "global_sends_per_hour": _positive_int,
-    "user_sends_per_minute": _positive_int,
-    "user_sends_per_hour": _positive_int,
-    "send_window_start_hour": _hour,
-    "send_window_end_hour": _hour,
-    "send_window_timezone": _timezone,
-    "send_max_attempts": _positive_int,
-    "send_retry_base_seconds": _positive_float,
-    "smtp_timeout_seconds": _positive_float,
-    "send_lease_seconds": _positive_int,
-    "sender_run_max_seconds": _positive_int,
-    "smtp_ca_file": _readable_file,
-    "database_url": normalize_database_url,
-    "clock_speed": _positive_float,
-    "clock_start": _instant,
-}
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        errors = []
+        if self.same_mailbox_delay_min > self.same_mailbox_delay_max:
+            errors.append(
+                f"WARMUP_SAME_MAILBOX_DELAY_MIN ({self.same_mailbox_delay_min}) is above "
+                f"WARMUP_SAME_MAILBOX_DELAY_MAX ({self.same_mailbox_delay_max})"
+            )
+        if self.send_window_start_hour >= self.send_window_end_hour:
+            errors.append(
+                f"WARMUP_SEND_WINDOW_START_HOUR ({self.send_window_start_hour}) must be before "
+                f"WARMUP_SEND_WINDOW_END_HOUR ({self.send_window_end_hour})"
+            )
+        for unit in ("minute", "hour"):
+            user = getattr(self, f"user_sends_per_{unit}")
+            total = getattr(self, f"global_sends_per_{unit}")
+            if user > total:
+                errors.append(
+                    f"WARMUP_USER_SENDS_PER_{unit.upper()} ({user}) is above "
+                    f"WARMUP_GLOBAL_SENDS_PER_{unit.upper()} ({total})"
+                )
+        if self.send_lease_seconds <= 2 * self.smtp_timeout_seconds:
+            errors.append(
+                f"WARMUP_SEND_LEASE_SECONDS ({self.send_lease_seconds}) must be more than twice "
+                f"WARMUP_SMTP_TIMEOUT_SECONDS ({self.smtp_timeout_seconds}): a claimed job must "
+                "not be reclaimed while it is still being sent"
+            )
+        if self.global_sends_per_minute > self.global_sends_per_hour:
+            errors.append("WARMUP_GLOBAL_SENDS_PER_MINUTE is above WARMUP_GLOBAL_SENDS_PER_HOUR")
+        if errors:
+            raise ValueError("\n  ".join(errors))
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update` (field names to values) applied and validated.
+
+        `deep` is accepted for pydantic's signature; every value is immutable anyway.
+
+        Raises:
+            SettingsError: as `load_settings` does, naming each variable an update breaks.
+        """
+        return _build(type(self), {**self.model_dump(), **(update or {})})
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ.
+
+    Values are stripped and empty ones mean "unset", as a blank line in a `.env` file would.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls, case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        stripped = ((key.lower(), value.strip()) for key, value in self._environ.items())
+        return {key: value for key, value in stripped if value}
 
 
 def default_database_url(environ: Mapping[str, str]) -> str:
@@ -166,62 +255,53 @@ def default_database_url(environ: Mapping[str, str]) -> str:
     return f"sqlite:///{home / 'warmup.sqlite'}"
 
 
-def _cross_checks(values: dict[str, Any]) -> list[str]:
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    known = Settings.known_variables()
     errors = []
-    if values["same_mailbox_delay_min"] > values["same_mailbox_delay_max"]:
-        errors.append(
-            "WARMUP_SAME_MAILBOX_DELAY_MIN "
-            f"({values['same_mailbox_delay_min']}) is above WARMUP_SAME_MAILBOX_DELAY_MAX "
-            f"({values['same_mailbox_delay_max']})"
+    for name in sorted(n for n in environ if n.upper().startswith(PREFIX)):
+        if name.upper() in known:
+            continue
+        # compared without the prefix, which every name shares and would make all look close
+        close = difflib.get_close_matches(
+            name.upper().removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known], n=1
         )
-    if values["send_window_start_hour"] >= values["send_window_end_hour"]:
-        errors.append(
-            f"WARMUP_SEND_WINDOW_START_HOUR ({values['send_window_start_hour']}) must be before "
-            f"WARMUP_SEND_WINDOW_END_HOUR ({values['send_window_end_hour']})"
-        )
-    for unit in ("minute", "hour"):
-        user, total = values[f"user_sends_per_{unit}"], values[f"global_sends_per_{unit}"]
-        if user > total:
-            errors.append(
-                f"WARMUP_USER_SENDS_PER_{unit.upper()} ({user}) is above "
-                f"WARMUP_GLOBAL_SENDS_PER_{unit.upper()} ({total})"
-            )
-    if values["send_lease_seconds"] <= 2 * values["smtp_timeout_seconds"]:
-        errors.append(
-            f"WARMUP_SEND_LEASE_SECONDS ({values['send_lease_seconds']}) must be more than twice "
-            f"WARMUP_SMTP_TIMEOUT_SECONDS ({values['smtp_timeout_seconds']}): a claimed job must "
-            "not be reclaimed while it is still being sent"
-        )
-    if values["global_sends_per_minute"] > values["global_sends_per_hour"]:
-        errors.append("WARMUP_GLOBAL_SENDS_PER_MINUTE is above WARMUP_GLOBAL_SENDS_PER_HOUR")
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else ".env.example lists them all"
+        errors.append(f"{name} is not a known variable ({hint})")
     return errors
 
 
+def _describe(error: Any) -> str:
+    """One line of a `SettingsError` from one of pydantic's errors."""
+    if not error["loc"]:  # the cross checks, each naming its own variables
+        return str(error["ctx"]["error"])
+    field = str(error["loc"][0])
+    name = Settings.env_name(field)
+    cause = error.get("ctx", {}).get("error")
+    what = str(cause) if cause is not None else _TYPE_MESSAGES.get(error["type"], error["msg"])
+    shown = name if field in _HIDDEN else f"{name}={str(error['input'])!r}"
+    return f"{shown} {what}"
+
+
+def _build(cls: type[Settings], values: Mapping[str, Any], errors: Sequence[str] = ()) -> Settings:
+    problems = list(errors)
+    try:
+        settings = cls(**values)
+    except ValidationError as exc:
+        problems += [_describe(e) for e in exc.errors()]
+    if problems:
+        raise SettingsError("Invalid configuration:\n  " + "\n  ".join(problems))
+    return settings
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every `WARMUP_*` setting.
+    """Read and validate every `WARMUP_*` setting of `environ` (default: the process's).
 
     Raises:
-        SettingsError: naming every invalid variable with its value and the rule it breaks.
+        SettingsError: naming every invalid or unknown variable, with its value (never a
+            database URL's) and the rule it breaks.
     """
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    errors: list[str] = []
-    for f in fields(Settings):
-        name = Settings.env_name(f.name)
-        raw = environ.get(name, "").strip()
-        if not raw:
-            values[f.name] = f.default
-            continue
-        try:
-            values[f.name] = _PARSERS[f.name](raw)
-        except ValueError as exc:
-            # A database URL may carry a password: name the variable, not its value.
-            shown = name if f.name == "database_url" else f"{name}={raw!r}"
-            errors.append(f"{shown} {exc}")
+    values = dict(_EnvironSource(Settings, environ)())
     if not values.get("database_url"):
         values["database_url"] = default_database_url(environ)
-    if not errors:
-        errors = _cross_checks(values)
-    if errors:
-        raise SettingsError("Invalid configuration:\n  " + "\n  ".join(errors))
-    return Settings(**values)
+    return _build(Settings, values, _unknown_variables(environ))

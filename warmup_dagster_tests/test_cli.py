@@ -100,6 +100,32 @@ def test_import_without_secret_key_explains(warmup, tmp_path):
     assert "WARMUP_SECRET_KEY is not set" in result.output
 
 
+def test_a_misspelt_variable_stops_with_the_closest_name(warmup):
+    result = warmup("mailboxes", "list", extra_env={"WARMUP_WORKERS_COUNT": "3"})
+    assert result.exit_code == 2
+    assert "WARMUP_WORKERS_COUNT is not a known variable (did you mean WARMUP_WORKER_COUNT?)" in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("", "WARMUP_SECRET_KEY is not set"),
+        ("too-short", "WARMUP_SECRET_KEY must be at least 16 characters long"),
+    ],
+)
+@pytest.mark.parametrize("command", [("config",), ("db", "upgrade")])
+def test_commands_that_need_the_secret_key_stop_before_doing_anything(
+    warmup, command, secret, message
+):
+    result = warmup(*command, extra_env={"WARMUP_SECRET_KEY": secret})
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "WARMUP_WORKER_COUNT" not in result.output and "database at" not in result.output
+    assert "current: none" in warmup("db", "current").output  # nothing was migrated
+
+
 def test_downgrade_and_current(warmup):
     warmup("db", "upgrade")
     assert f"current: {migrate.head_revision()}" in warmup("db", "current").output
@@ -115,6 +141,9 @@ def test_config_hides_the_database_password(warmup):
     assert "hunter22" not in result.output
     assert "WARMUP_DATABASE_URL=postgresql+psycopg2://u:***@db.example/w" in result.output
     assert "WARMUP_WORKER_COUNT=5" in result.output
+    assert "WARMUP_DAILY_VARIANCE=0.1" in result.output
+    assert "WARMUP_SECRET_KEY=(set)" in result.output
+    assert TEST_SECRET not in result.output
 
 
 def test_console_script_is_installed():

@@ -1,10 +1,14 @@
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from warmup_dagster.settings import Settings, SettingsError, load_settings
+from warmup_dagster.settings import OTHER_VARIABLES, Settings, SettingsError, load_settings
 
-SEED_DEFAULTS = {
+ROOT = Path(__file__).parents[1]
+
+DEFAULTS_OF_THE_REPLACED_SYSTEM = {
     "WARMUP_SCHEDULER_INTERVAL_MS": 60000,
     "WARMUP_JOBS_PER_SCHEDULER_RUN": 500,
     "WARMUP_WORKER_CONCURRENCY": 10,
@@ -19,12 +23,13 @@ SEED_DEFAULTS = {
     "WARMUP_SEND_WINDOW_END_HOUR": 22,
     "WARMUP_SEND_WINDOW_TIMEZONE": "UTC",
     "WARMUP_CLOCK_SPEED": 1,
+    "WARMUP_DAILY_VARIANCE": 0.1,
 }
 
 
-def test_defaults_are_the_seed_systems():
+def test_defaults_are_those_of_the_system_this_project_replaces():
     settings = load_settings({"DAGSTER_HOME": "/srv/dagster"})
-    for name, value in SEED_DEFAULTS.items():
+    for name, value in DEFAULTS_OF_THE_REPLACED_SYSTEM.items():
         field = name.removeprefix("WARMUP_").lower()
         assert getattr(settings, field) == value, name
     assert settings.database_url == "sqlite:////srv/dagster/warmup.sqlite"
@@ -77,6 +82,23 @@ def test_values_are_read_from_the_environment():
         ({"WARMUP_CLOCK_SPEED": "0"}, "WARMUP_CLOCK_SPEED='0' must be a number above 0"),
         ({"WARMUP_CLOCK_START": "yesterday"}, "WARMUP_CLOCK_START='yesterday' is not an ISO 8601"),
         ({"WARMUP_USER_SENDS_PER_MINUTE": "500"}, "WARMUP_USER_SENDS_PER_MINUTE (500) is above"),
+        ({"WARMUP_CLOCK_SPEED": "inf"}, "WARMUP_CLOCK_SPEED='inf' must be a number above 0"),
+        ({"WARMUP_SEND_LEASE_SECONDS": "1.5"}, "WARMUP_SEND_LEASE_SECONDS='1.5' is not a whole"),
+        (
+            {"WARMUP_SEND_RETRY_BASE_SECONDS": "soon"},
+            "WARMUP_SEND_RETRY_BASE_SECONDS='soon' is not a",
+        ),
+        (
+            {"WARMUP_SMTP_CA_FILE": "/no/such/ca.pem"},
+            "WARMUP_SMTP_CA_FILE='/no/such/ca.pem' is not a",
+        ),
+        ({"WARMUP_DAILY_VARIANCE": "1"}, "WARMUP_DAILY_VARIANCE='1' must be a fraction from 0"),
+        ({"WARMUP_DAILY_VARIANCE": "-0.1"}, "WARMUP_DAILY_VARIANCE='-0.1' must be a fraction"),
+        ({"WARMUP_DAILY_VARIANCE": "10%"}, "WARMUP_DAILY_VARIANCE='10%' is not a number"),
+        (
+            {"WARMUP_SMTP_TIMEOUT_SECONDS": "300"},
+            "WARMUP_SEND_LEASE_SECONDS (600) must be more than twice WARMUP_SMTP_TIMEOUT_SECONDS",
+        ),
     ],
 )
 def test_invalid_values_name_the_variable(env, message):
@@ -98,11 +120,102 @@ def test_database_password_is_not_echoed_in_errors():
     assert "hunter2secret" not in str(excinfo.value)
 
 
-def test_every_setting_is_documented():
-    readme = (__import__("pathlib").Path(__file__).parents[1] / "README.md").read_text()
-    example = (__import__("pathlib").Path(__file__).parents[1] / ".env.example").read_text()
-    for name in [Settings.env_name(f) for f in Settings.__dataclass_fields__] + [
-        "WARMUP_SECRET_KEY"
-    ]:
-        assert name in readme, f"{name} missing from README.md"
+def test_blank_values_mean_the_default():
+    settings = load_settings({"WARMUP_WORKER_COUNT": "  ", "WARMUP_CLOCK_START": "", "X": "1"})
+    assert settings.worker_count == 5 and settings.clock_start is None
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "0.25", "0.999"])
+def test_daily_variance_is_a_fraction_below_one(value):
+    assert load_settings({"WARMUP_DAILY_VARIANCE": value}).daily_variance == float(value)
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("WARMUP_WORKERS_COUNT", "WARMUP_WORKER_COUNT"),
+        ("WARMUP_DAILY_VARIATION", "WARMUP_DAILY_VARIANCE"),
+        ("WARMUP_SECRETKEY", "WARMUP_SECRET_KEY"),
+        ("WARMUP_SAME_MAILBOX_DELAY_MINUTES", "WARMUP_SAME_MAILBOX_DELAY_MIN"),
+    ],
+)
+def test_an_unknown_variable_is_named_with_the_closest_known_one(typo, suggestion):
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({typo: "3"})
+    assert f"{typo} is not a known variable (did you mean {suggestion}?)" in str(excinfo.value)
+
+
+def test_unknown_and_invalid_variables_are_reported_together():
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({"WARMUP_NOTHING_LIKE_IT": "1", "WARMUP_WORKER_COUNT": "0"})
+    message = str(excinfo.value)
+    assert "WARMUP_NOTHING_LIKE_IT is not a known variable (.env.example lists them all)" in message
+    assert "WARMUP_WORKER_COUNT='0' must be a whole number above 0" in message
+
+
+def test_variables_read_elsewhere_are_known():
+    environ = {name: "x" for name in OTHER_VARIABLES}
+    assert load_settings(environ).worker_count == 5
+    assert set(OTHER_VARIABLES) == {
+        "WARMUP_SECRET_KEY",
+        "WARMUP_DAGSTER_POSTGRES_URL",
+        "WARMUP_TEST_POSTGRES_URL",
+        "WARMUP_SANDBOX_PORT",
+    }
+
+
+def test_every_warmup_variable_the_repository_reads_is_known():
+    """A name used in code, scripts or config but missing from the list would be rejected as
+    a typo in every process that loads the settings."""
+    known = set(Settings.known_variables())
+    pattern = re.compile(r"\bWARMUP_[A-Z0-9_]*[A-Z0-9]\b")
+    files = [
+        *ROOT.glob("warmup_dagster/**/*.py"),
+        *ROOT.glob("scripts/*"),
+        *ROOT.glob("benchmarks/*.py"),
+        *ROOT.glob("*.yaml"),
+        ROOT / "warmup_dagster_tests" / "pgserver.py",
+    ]
+    used = {name for f in files if f.is_file() for name in pattern.findall(f.read_text())}
+    # a docstring's placeholder, and the stems of name families in messages
+    used -= {"WARMUP_X_Y", "WARMUP_USER_SENDS_PER", "WARMUP_GLOBAL_SENDS_PER"}
+    assert used <= known, sorted(used - known)
+
+
+def test_settings_are_immutable_and_copies_are_validated():
+    settings = load_settings({"DAGSTER_HOME": "/srv/dagster"})
+    with pytest.raises(ValueError, match="frozen"):
+        settings.worker_count = 7
+    copy = settings.model_copy(
+        update={"database_url": "postgresql://u:p@db.example/w", "worker_count": "7"}
+    )
+    assert copy.database_url == "postgresql+psycopg2://u:p@db.example/w"  # normalized
+    assert copy.worker_count == 7 and settings.worker_count == 5
+    with pytest.raises(SettingsError) as excinfo:
+        settings.model_copy(update={"database_url": "oracle://u:hunter2@h/db", "clock_speed": 0})
+    message = str(excinfo.value)
+    assert "WARMUP_CLOCK_SPEED='0' must be a number above 0" in message
+    assert "WARMUP_DATABASE_URL uses 'oracle'" in message and "hunter2" not in message
+    with pytest.raises(SettingsError, match="WARMUP_SEND_WINDOW_START_HOUR \\(22\\) must be"):
+        settings.model_copy(update={"send_window_start_hour": 22})
+
+
+def test_a_stray_process_environment_does_not_leak_into_a_given_mapping(monkeypatch):
+    monkeypatch.setenv("WARMUP_WORKER_COUNT", "9")
+    assert load_settings({}).worker_count == 5
+    assert load_settings().worker_count == 9
+
+
+def test_every_variable_is_documented_with_a_unit():
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    rows = {
+        line.split("|")[1].strip().strip("`"): [c.strip() for c in line.split("|")[2:-1]]
+        for line in readme.splitlines()
+        if line.startswith("| `WARMUP_")
+    }
+    for name in Settings.known_variables():
+        assert name in rows, f"{name} missing from README.md's Configuration table"
+        assert rows[name][1], f"{name} has no unit in README.md"
         assert name in example, f"{name} missing from .env.example"
+    assert "seed" not in example.lower()

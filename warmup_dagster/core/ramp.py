@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
-# A day's quota varies by up to this share around the ramp, so no two days look machine-made.
+# A day's quota varies by up to this share around the ramp, so no two days look machine-made
+# (the default of `WARMUP_DAILY_VARIANCE`, which planning passes in).
 DEFAULT_VARIANCE = 0.1
 
 
@@ -65,6 +66,9 @@ def daily_quota(
     Order: ramp, daily variance (never above the limit), zero on weekends for weekdays-only
     mailboxes, zero when not active, scaled down when throttled, capped by what the owner's
     plan still allows today.
+
+    `variance` is the largest share (0 turns it off) by which the quota moves around the
+    ramp; the move is stable for a mailbox and day, so replanning a day gives its quota again.
     """
     ramp = ramp_value(settings, day)
     if ramp == 0:

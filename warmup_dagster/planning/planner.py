@@ -59,6 +59,7 @@ class Shared:
         by_day: dict[date, list[int]],
         rng: random.Random,
     ) -> None:
+        self.variance = settings.daily_variance  # recipients' capacity is their own quota
         self.rows = {row.id: row for row in queries.pool_members(conn)}
         # Candidates are walked from a moving cursor over one shuffle of the pool.
         self.pool_ids = list(self.rows)
@@ -111,7 +112,7 @@ def plan_mailboxes(
         if replan:  # a day not planned yet has no planned jobs
             queries.delete_pending(conn, by_day)
         shared = Shared(conn, settings, now, targets, by_day, rng)
-        plans = _quotas(conn, targets, shared.kept)
+        plans = _quotas(conn, targets, shared.kept, settings.daily_variance)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes
         # One writer for the whole call: the server stores a part's jobs while the next part
@@ -178,7 +179,7 @@ def _targets(
     return targets
 
 
-def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan]:
+def _quotas(conn: Connection, targets: list[Target], kept: Kept, variance: float) -> list[DayPlan]:
     """Each target's quota, with the owner's plan limit shared across the batch.
 
     The plan limit holds per user and local date, as the sender enforces it: a user's
@@ -212,6 +213,7 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept) -> list[DayPlan
             throttle_reason=box.throttle_reason or "",
             # what the plan allows this mailbox: what is left, plus its own jobs already counted
             plan_remaining=max(0, left) + kept_queued,
+            variance=variance,
         )
         plan = DayPlan(box.id, box.email, t.day, quota)
         plan.kept = len(jobs)

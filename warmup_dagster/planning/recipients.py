@@ -33,7 +33,7 @@ def candidates(shared: Shared, senders: set[int], demand: int, day: date) -> dic
         if key not in shared.members:
             r = shared.rows[member_id]
             # capacity: what the mailbox itself sends that day (its quota before day limits)
-            capacity = daily_quota(r.id, ramp_settings(r), day).value
+            capacity = daily_quota(r.id, ramp_settings(r), day, variance=shared.variance).value
             shared.members[key] = Member(
                 r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity
             )

@@ -17,18 +17,15 @@ def pool_rows(owners: int = 5, per_owner: int = 4, **overrides: object) -> list[
     rows = []
     for o in range(owners):
         for k in range(per_owner):
-            rows.append(
-                row(
-                    f"box{k}@owner{o}-d{k % 2}.example",
-                    f"owner{o}",
-                    timezone=TIMEZONES[o % len(TIMEZONES)],
-                    smtp_host=f"smtp.provider{k % 3}.example",
-                    daily_limit=30,
-                    ramp_start=10,
-                    ramp_step=2,
-                    **overrides,
-                )
-            )
+            values = {
+                "timezone": TIMEZONES[o % len(TIMEZONES)],
+                "smtp_host": f"smtp.provider{k % 3}.example",
+                "daily_limit": 30,
+                "ramp_start": 10,
+                "ramp_step": 2,
+                **overrides,
+            }
+            rows.append(row(f"box{k}@owner{o}-d{k % 2}.example", f"owner{o}", **values))
     return rows
 
 
