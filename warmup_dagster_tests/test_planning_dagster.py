@@ -116,8 +116,8 @@ def test_a_big_range_run_gives_each_partition_the_run_totals(
     instance,
     resources,
     engine,
-    pool,
-    monkeypatch,  # noqa: F811
+    pool,  # noqa: F811
+    monkeypatch,
 ):
     monkeypatch.setattr(send_plan_module, "PER_PARTITION_METADATA", 5)
     instance.add_dynamic_partitions("mailboxes", pool)
