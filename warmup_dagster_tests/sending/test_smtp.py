@@ -26,7 +26,8 @@ from warmup_dagster.sending.smtp import (
     send_group,
     tls_context,
 )
-from warmup_dagster_tests.smtpserver import FaultySmtpServer, TlsMode, closed_port, self_signed_cert
+from warmup_dagster.testing.certificates import self_signed_cert
+from warmup_dagster.testing.smtp_server import FaultySmtpServer, TlsMode, closed_port
 
 T = TypeVar("T")
 
