@@ -20,16 +20,14 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from warmup_dagster.sandbox import ThreadedServer, free_port
+from warmup_dagster.local_smtp import AuthGatedHandler, ThreadedServer, free_port, login_of
 
 TlsMode = Literal["none", "starttls", "ssl"]
 
 SERVER_HOSTNAME = "faulty.localhost"
 """Name in the greeting (fixed: aiosmtpd would otherwise look up the FQDN)."""
-
-_AUTH_REQUIRED = "530 5.7.0 Authentication required"
 
 
 @dataclass(frozen=True)
@@ -81,11 +79,15 @@ class _FaultyController(Controller):
         return _CountingSMTP(self._owner, self.handler, **self.SMTP_kwargs)
 
 
-class _FaultyHandler:
+class _FaultyHandler(AuthGatedHandler):
     """aiosmtpd handler: gates MAIL on AUTH, injects faults by recipient, records the rest."""
 
     def __init__(self, owner: FaultySmtpServer) -> None:
         self._owner = owner
+
+    @property
+    def require_auth(self) -> bool:
+        return self._owner.users is not None
 
     async def handle_EHLO(
         self,
@@ -102,22 +104,6 @@ class _FaultyHandler:
             # login); a server without users should look like one that has no AUTH at all.
             return [line for line in responses if not line[4:].upper().startswith("AUTH")]
         return responses
-
-    async def handle_MAIL(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        mail_options: list[str],
-    ) -> str:
-        # Checked here rather than with aiosmtpd's auth_required=True, which warns on every
-        # connection when AUTH is allowed without TLS.
-        if self._owner.users is not None and not session.authenticated:
-            return _AUTH_REQUIRED
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -290,13 +276,10 @@ class FaultySmtpServer(ThreadedServer):
     def _check_credentials(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword) or self.users is None:
+        login = login_of(auth_data)
+        if login is None or self.users is None:
             return AuthResult(success=False, handled=False)
-        try:
-            username = auth_data.login.decode("utf-8")
-            password = auth_data.password.decode("utf-8")
-        except UnicodeDecodeError:
-            return AuthResult(success=False, handled=False)
+        username, password = login
         if self.users.get(username) == password:
             return AuthResult(success=True, auth_data=auth_data)
         with self._lock:
