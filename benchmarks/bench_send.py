@@ -46,7 +46,7 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, Security, SendLog, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
-from warmup_dagster_tests.deployment import DagsterDeployment
+from warmup_dagster.testing.deployment import DagsterDeployment
 
 SECRET = "benchmark-secret-key-0123456789"
 # The benchmark's clock: real speed from a fixed instant, so its figures are the same at any

@@ -6,25 +6,19 @@ import contextlib
 import os
 import platform
 import resource
-import uuid
 from collections.abc import Iterator
 
-from warmup_dagster_tests.pgserver import admin_connection, database_url
+from warmup_dagster.testing.postgres import ScratchDatabases
 
 
 @contextlib.contextmanager
 def scratch_postgres(prefix: str) -> Iterator[str]:
     """A new, empty database for one benchmark; dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = admin_connection()
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    databases = ScratchDatabases(prefix)
     try:
-        yield database_url(name)
+        yield databases.url(databases.create())
     finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+        databases.drop_all()
 
 
 def peak_rss_mb() -> float:

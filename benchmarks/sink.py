@@ -4,7 +4,7 @@ import signal
 import sys
 import threading
 
-from warmup_dagster_tests.smtpserver import FaultySmtpServer
+from warmup_dagster.testing.smtp_server import FaultySmtpServer
 
 
 def main() -> None:

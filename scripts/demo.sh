@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default: SQLite for the app and for Dagster, the sandbox SMTP server, dagster dev.
 # Re-running is safe: migrations are idempotent and re-importing updates the demo mailboxes.
+# `scripts/demo.sh prepare` stops after the import (the tests run it that way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -25,7 +26,11 @@ DAGSTER_PORT=${DAGSTER_PORT:-3000}
 mkdir -p "$DAGSTER_HOME"
 cp deploy/dagster.embedded.yaml "$DAGSTER_HOME/dagster.yaml"
 $BIN/warmup db upgrade
-$BIN/warmup mailboxes import warmup_dagster/demo/mailboxes.csv
+# The demo mailboxes send to the sandbox on the port it really listens on.
+POOL="$DAGSTER_HOME/demo-mailboxes.csv"
+$BIN/python -m warmup_dagster.demo --smtp-port "$SANDBOX_PORT" --out "$POOL"
+$BIN/warmup mailboxes import "$POOL"
+if [ "${1:-}" = prepare ]; then exit 0; fi
 
 $BIN/warmup sandbox --port "$SANDBOX_PORT" --maildir "$DAGSTER_HOME/sandbox-mail" &
 sandbox_pid=$!

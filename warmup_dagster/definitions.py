@@ -1,6 +1,25 @@
 """The only place that builds the project's `Definitions`."""
 
+import warnings
+
 import dagster as dg
+
+# Every process of the code location (daemon, code server, webserver, each run) imports this
+# module first, and Dagster 1.13.27 prints two BetaWarnings in each one, the same two lines in
+# the daemon's log for every run. `backfill_policy` on `send_plan` has no stable replacement
+# (it is what makes a backfill one run per 25,000 mailboxes); `owners` we never pass: Dagster
+# passes it itself when it binds the resources to a sensor's job. So exactly these two are
+# silenced, before the imports that trigger the first one; every other warning still shows.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Parameter `backfill_policy` of function `asset` is currently in beta",
+    category=dg.BetaWarning,
+)
+warnings.filterwarnings(
+    "ignore",
+    message=r"Parameter `owners` of initializer `SensorDefinition.__init__` is currently in beta",
+    category=dg.BetaWarning,
+)
 
 from warmup_dagster.assets.pool import mailbox_pool
 from warmup_dagster.assets.send_plan import send_plan

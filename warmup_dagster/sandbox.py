@@ -20,16 +20,17 @@ import logging
 import mailbox
 import re
 import signal
-import socket
 import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Self, cast
+from types import FrameType
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from warmup_dagster.local_smtp import AuthGatedHandler, ThreadedServer, login_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +46,7 @@ _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _ADDRESS = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})*")
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit; also keeps the folder name a legal file name
 _MALFORMED = "553 5.1.3 Error: malformed address"
-_AUTH_REQUIRED = "530 5.7.0 Authentication required"
 _MAILDIR_KEY = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)")
-
-
-class _DropLoginDataDeprecation(logging.Filter):
-    """Drop aiosmtpd's "Session.login_data is deprecated" record.
-
-    aiosmtpd 1.4 logs it on every successful AUTH from its own internal code, so it tells the
-    reader nothing they could act on.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Session.login_data is deprecated" not in record.getMessage()
-
-
-_AIOSMTPD_LOG_FILTER = _DropLoginDataDeprecation()
 
 
 def accept_any(username: str, password: str) -> bool:
@@ -90,33 +76,14 @@ def is_deliverable_address(address: str) -> bool:
     return len(address) <= _MAX_ADDRESS_LENGTH and _ADDRESS.fullmatch(address) is not None
 
 
-class _MaildirHandler:
-    """aiosmtpd handler: gates MAIL on AUTH, checks recipients, writes each copy to Maildir.
-
-    aiosmtpd finds the hooks by their `handle_<VERB>` names.
-    """
+class _MaildirHandler(AuthGatedHandler):
+    """aiosmtpd handler: gates MAIL on AUTH, checks recipients, writes each copy to Maildir."""
 
     def __init__(self, root: Path, require_auth: bool) -> None:
         self.root = root
         self.require_auth = require_auth
         self.delivered_count = 0
         self._maildirs: dict[str, mailbox.Maildir] = {}
-
-    async def handle_MAIL(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        mail_options: list[str],
-    ) -> str:
-        # Checked here rather than with aiosmtpd's auth_required=True, which warns on every
-        # connection when combined with auth_require_tls=False.
-        if self.require_auth and not session.authenticated:
-            return _AUTH_REQUIRED
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -163,58 +130,6 @@ class _MaildirHandler:
             box = mailbox.Maildir(self.root / key, factory=None, create=True)
             self._maildirs[key] = box
         return box
-
-
-class ThreadedServer:
-    """An aiosmtpd server in a background thread: `start`, `stop`, `with`, and its port.
-
-    Subclasses build the controller (`_controller_for`); this holds what every such server
-    does around it. The test suite's fault-injecting server is one too.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self._requested_port = port
-        self._port = port
-        self._controller: Controller | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (the chosen one when created with port=0)."""
-        return self._port
-
-    def _controller_for(self, port: int) -> Controller:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        """Start listening in a background thread; returns once the server answers."""
-        if self._controller is not None:
-            return
-        logging.getLogger("mail.log").addFilter(_AIOSMTPD_LOG_FILTER)
-        # aiosmtpd's Controller binds the port it is given; it cannot report a kernel-chosen one.
-        self._port = self._requested_port or free_port(self.host)
-        controller = self._controller_for(self._port)
-        controller.start()
-        self._controller = controller
-
-    def stop(self) -> None:
-        """Stop the server and its thread; does nothing when not running."""
-        if self._controller is None:
-            return
-        self._controller.stop()
-        self._controller = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class SandboxServer(ThreadedServer):
@@ -269,26 +184,15 @@ class SandboxServer(ThreadedServer):
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
         """Adapt the simple `(username, password)` authenticator to aiosmtpd's callback."""
-        if not isinstance(auth_data, LoginPassword):
+        login = login_of(auth_data)
+        if login is None:
             return AuthResult(success=False, handled=False)
-        try:
-            username = auth_data.login.decode("utf-8")
-            password = auth_data.password.decode("utf-8")
-        except UnicodeDecodeError:
-            return AuthResult(success=False, handled=False)
+        username, password = login
         if self.authenticator(username, password):
             return AuthResult(success=True, auth_data=auth_data)
         logger.info("sandbox rejected %s credentials for %r", mechanism, username)
         # handled=False makes aiosmtpd answer "535 5.7.8 Authentication credentials invalid".
         return AuthResult(success=False, handled=False)
-
-
-def free_port(host: str) -> int:
-    """Ask the kernel for a free TCP port on `host` (free now; another process could take it)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.bind(address)
-        return int(probe.getsockname()[1])
 
 
 def run_forever(server: SandboxServer) -> None:

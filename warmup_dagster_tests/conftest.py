@@ -8,7 +8,6 @@ local server); if it can't be reached the tests fail, they are never skipped.
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,62 +22,30 @@ from warmup_dagster.clock import FixedClock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster_tests.pgserver import PG_ADMIN_URL, admin_connection, database_url
+from warmup_dagster.testing.postgres import PG_ADMIN_URL, ScratchDatabases, admin_connection
 
 TEST_SECRET = "test-secret-key-not-for-production"
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 
-def _pg_admin() -> psycopg2.extensions.connection:
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[ScratchDatabases]:
     try:
-        return admin_connection()
+        admin_connection().close()
     except psycopg2.OperationalError as exc:
         pytest.fail(
             f"PostgreSQL is required and unreachable at {PG_ADMIN_URL} "
             f"(set WARMUP_TEST_POSTGRES_URL or run `make test`, which starts it): {exc}",
             pytrace=False,
         )
-
-
-class PostgresDatabases:
-    """Creates and drops throwaway databases on the test server."""
-
-    def __init__(self) -> None:
-        self.prefix = f"wdt_{uuid.uuid4().hex[:8]}"
-        self.created: list[str] = []
-
-    def url(self, name: str) -> str:
-        return database_url(name)
-
-    def create(self, template: str | None = None) -> str:
-        name = f"{self.prefix}_{len(self.created)}"
-        conn = _pg_admin()
-        with conn.cursor() as cur:
-            cur.execute(
-                f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-            )
-        conn.close()
-        self.created.append(name)
-        return name
-
-    def drop_all(self) -> None:
-        conn = _pg_admin()
-        with conn.cursor() as cur:
-            for name in self.created:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
-@pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PostgresDatabases]:
-    databases = PostgresDatabases()
+    databases = ScratchDatabases()
     yield databases
     databases.drop_all()
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_databases: PostgresDatabases) -> str:
+def pg_template(pg_databases: ScratchDatabases) -> str:
     name = pg_databases.create()
     migrate.upgrade(pg_databases.url(name))
     return name
@@ -97,7 +64,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def empty_db_url(backend: str, tmp_path: Path, pg_databases: PostgresDatabases) -> str:
+def empty_db_url(backend: str, tmp_path: Path, pg_databases: ScratchDatabases) -> str:
     """A fresh database with no tables, on each backend."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'warmup.sqlite'}"
@@ -106,7 +73,7 @@ def empty_db_url(backend: str, tmp_path: Path, pg_databases: PostgresDatabases) 
 
 @pytest.fixture
 def db_url(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest, pg_databases: PostgresDatabases
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, pg_databases: ScratchDatabases
 ) -> str:
     """A fresh database migrated to head, on each backend."""
     if backend == "sqlite":
@@ -134,7 +101,7 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def instance(tmp_path: Path, backend: str, pg_databases: PostgresDatabases) -> Iterator[Any]:
+def instance(tmp_path: Path, backend: str, pg_databases: ScratchDatabases) -> Iterator[Any]:
     """A Dagster instance whose storage is on the same backend as the test's app database."""
     overrides = None
     if backend == "postgres":

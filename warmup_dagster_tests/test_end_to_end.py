@@ -15,10 +15,10 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, SendLog, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
+from warmup_dagster.testing.deployment import DagsterDeployment
+from warmup_dagster.testing.smtp_server import FaultySmtpServer
 from warmup_dagster_tests.conftest import TEST_SECRET
-from warmup_dagster_tests.deployment import DagsterDeployment
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
-from warmup_dagster_tests.smtpserver import FaultySmtpServer
 
 # Virtual time starts at 06:00 UTC on a Monday and runs 600 times faster than real time, so a
 # day's slots come due within seconds.

@@ -1,6 +1,9 @@
 """The project's Dagster files work as shipped: workspace, pyproject and both instance configs."""
 
+import ast
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +114,93 @@ def test_embedded_instance_config_is_sqlite(tmp_path):
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
     finally:
         instance.dispose()
+
+
+# Declared for what runs beside the code, not for an import: `dagster dev`'s UI, the GraphQL
+# layer the UI and the CLI talk through, and the storage classes dagster.yaml names.
+RUN_ONLY_REQUIREMENTS = {"dagster-webserver", "dagster-graphql", "dagster-postgres"}
+
+
+def _top_level_imports(folder: Path) -> dict[str, set[str]]:
+    """Top-level module -> the files under `folder` that import it (absolute imports only)."""
+    found: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _requirement_names(key: str) -> set[str]:
+    """The distribution names in setup.py's `install_requires` or `extras_require[key]`."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    (call,) = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setup"
+    ]
+    keywords = {k.arg: k.value for k in call.keywords}
+    if key == "install_requires":
+        entries = keywords[key]
+    else:
+        extras = keywords["extras_require"]
+        assert isinstance(extras, ast.Dict)
+        entries = extras.values[[ast.literal_eval(k) for k in extras.keys].index(key)]
+    assert isinstance(entries, ast.List)
+    names = set()
+    for entry in entries.elts:
+        # An f-string (the pinned Dagster packages) starts with its constant name part.
+        first = entry.values[0] if isinstance(entry, ast.JoinedStr) else entry
+        assert isinstance(first, ast.Constant), ast.dump(entry)
+        names.add(_normalized(re.match(r"[A-Za-z0-9._-]+", first.value).group()))
+    return names
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_third_party_import_of_the_package_is_declared_and_every_requirement_used():
+    distributions = importlib.metadata.packages_distributions()
+    imported: dict[str, set[str]] = {}
+    for module, files in _top_level_imports(ROOT / "warmup_dagster").items():
+        top = module.split(".")[0]
+        if top in sys.stdlib_module_names or top == "warmup_dagster" or top == "__future__":
+            continue
+        for dist in distributions.get(top, [f"<no distribution provides {top}>"]):
+            imported.setdefault(_normalized(dist), set()).update(files)
+    declared = _requirement_names("install_requires")
+    undeclared = {dist: sorted(files) for dist, files in imported.items() if dist not in declared}
+    assert not undeclared, f"imported by the package, missing from install_requires: {undeclared}"
+    unused = declared - set(imported) - RUN_ONLY_REQUIREMENTS
+    assert not unused, f"declared in install_requires, imported nowhere in the package: {unused}"
+    assert {"pytest", "hypothesis"} <= _requirement_names("dev")
+    assert not {"pytest", "hypothesis"} & declared
+
+
+def test_the_testing_module_is_for_tests_and_benchmarks_only():
+    """The package's own code never imports its testing module; it never imports pytest."""
+    package = _top_level_imports(ROOT / "warmup_dagster")
+    outside = {
+        path
+        for module, files in package.items()
+        if module.startswith("warmup_dagster.testing") or module == "warmup_dagster_tests"
+        for path in files
+        if not path.startswith("warmup_dagster/testing/")
+    }
+    assert not outside, f"package modules importing the testing module or the tests: {outside}"
+    testing = _top_level_imports(ROOT / "warmup_dagster" / "testing")
+    assert not [m for m in testing if m.split(".")[0] in ("pytest", "warmup_dagster_tests")]
+
+
+def test_benchmarks_do_not_import_the_test_suite():
+    imports = _top_level_imports(ROOT / "benchmarks")
+    suite = {m: sorted(f) for m, f in imports.items() if m.split(".")[0] == "warmup_dagster_tests"}
+    assert not suite, f"benchmarks import the test package (use warmup_dagster.testing): {suite}"
+    assert "warmup_dagster.testing.postgres" in imports

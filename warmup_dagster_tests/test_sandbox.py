@@ -18,7 +18,7 @@ import aiosmtplib
 import pytest
 
 from warmup_dagster.sandbox import SandboxServer, accept_any, read_maildir
-from warmup_dagster_tests.smtpserver import self_signed_cert
+from warmup_dagster.testing.certificates import self_signed_cert
 
 USER = "sender@warmup.test"
 PASSWORD = "s3cret"

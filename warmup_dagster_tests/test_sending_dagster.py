@@ -22,9 +22,9 @@ from warmup_dagster.jobs import ROLE_TAG, send_job
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sensors.dispatch import dispatch_sensor
 from warmup_dagster.settings import Settings
+from warmup_dagster.testing.smtp_server import FaultySmtpServer
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
-from warmup_dagster_tests.smtpserver import FaultySmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, inside the 06-22 UTC send window

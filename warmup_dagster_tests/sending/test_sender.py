@@ -28,9 +28,10 @@ from warmup_dagster.mailboxes.service import list_mailboxes
 from warmup_dagster.sending import queue
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import load_settings
+from warmup_dagster.testing.certificates import self_signed_cert
+from warmup_dagster.testing.smtp_server import FaultySmtpServer, closed_port
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user
-from warmup_dagster_tests.smtpserver import FaultySmtpServer, closed_port, self_signed_cert
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, inside the 06-22 UTC window
 

@@ -20,13 +20,11 @@ from warmup_dagster.sending.smtp import (
     Account,
     Delivery,
     Outgoing,
-    build_message,
-    is_loopback,
-    security_refusal,
     send_group,
     tls_context,
 )
-from warmup_dagster_tests.smtpserver import FaultySmtpServer, TlsMode, closed_port, self_signed_cert
+from warmup_dagster.testing.certificates import self_signed_cert
+from warmup_dagster.testing.smtp_server import FaultySmtpServer, TlsMode, closed_port
 
 T = TypeVar("T")
 
@@ -382,72 +380,3 @@ def test_a_naive_date_is_refused(trusted: ssl.SSLContext) -> None:
 
     with pytest.raises(ValueError, match="timezone"):
         run(send_group(acct, [outgoing(1)], date=datetime(2026, 3, 2), timeout=1, tls=trusted))
-
-
-# --- pure helpers --------------------------------------------------------------------------
-
-
-def test_build_message_has_the_planned_headers_and_nothing_else() -> None:
-    message = outgoing(1, in_reply_to="<a@warmup.test>", references="<z@warmup.test>")
-
-    built = build_message(message, DATE)
-
-    assert sorted(built.keys()) == sorted(
-        [
-            "From",
-            "To",
-            "Subject",
-            "Date",
-            "Message-ID",
-            "In-Reply-To",
-            "References",
-            "Content-Type",
-            "Content-Transfer-Encoding",
-            "MIME-Version",
-        ]
-    )
-    assert built["Date"] == "Mon, 02 Mar 2026 06:00:00 +0000"
-    assert built["Message-ID"] == message.message_id
-    assert built.get_content_type() == "text/plain"
-    assert built.get_content_charset() == "utf-8"
-    assert built.get_content() == message.body
-    assert "In-Reply-To" not in build_message(outgoing(2), DATE)
-
-
-@pytest.mark.parametrize(
-    ("host", "expected"),
-    [
-        ("localhost", True),
-        ("LOCALHOST", True),
-        ("127.0.0.1", True),
-        ("127.3.2.1", True),
-        ("::1", True),
-        ("[::1]", True),
-        ("::ffff:127.0.0.1", True),
-        ("10.0.0.1", False),
-        ("128.0.0.1", False),
-        ("mail.example.com", False),
-        ("localhost.example.com", False),
-        ("", False),
-    ],
-)
-def test_is_loopback(host: str, expected: bool) -> None:
-    assert is_loopback(host) is expected
-
-
-@pytest.mark.parametrize(
-    ("security", "host", "refused"),
-    [
-        (Security.NONE, "mail.example.com", True),
-        (Security.NONE, "127.0.0.1", False),
-        (Security.NONE, "localhost", False),
-        (Security.STARTTLS, "mail.example.com", False),
-        (Security.SSL, "mail.example.com", False),
-    ],
-)
-def test_security_refusal(security: Security, host: str, refused: bool) -> None:
-    reason = security_refusal(Account(1, host, 25, security, USER, PASSWORD))
-
-    assert (reason is not None) is refused
-    if refused:
-        assert reason == f"smtp_security none is only allowed for loopback hosts, not {host}"

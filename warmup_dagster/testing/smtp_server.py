@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback that misbehaves on request, for tests and benchmarks.
+"""A real SMTP server on loopback that misbehaves on request, for tests and benchmarks only.
 
 `FaultySmtpServer` runs aiosmtpd in a background thread. One server serves every case: the
 recipient's local part picks the fault (`code421@`, `code451@`, `code550@`, `drop@`,
@@ -10,11 +10,9 @@ thousands of messages a minute.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email
 import email.message
 import email.policy
-import ipaddress
 import ssl
 import threading
 from dataclasses import dataclass
@@ -22,85 +20,14 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from warmup_dagster.sandbox import ThreadedServer, free_port
+from warmup_dagster.local_smtp import AuthGatedHandler, ThreadedServer, free_port, login_of
 
 TlsMode = Literal["none", "starttls", "ssl"]
 
 SERVER_HOSTNAME = "faulty.localhost"
 """Name in the greeting (fixed: aiosmtpd would otherwise look up the FQDN)."""
-
-_AUTH_REQUIRED = "530 5.7.0 Authentication required"
-
-
-def self_signed_cert(directory: Path, hostname: str = "localhost") -> tuple[Path, Path]:
-    """Write a self-signed certificate and its key, valid for `hostname` and 127.0.0.1.
-
-    The certificate is its own CA (with the extensions strict X.509 checking wants), so a
-    client trusts it by loading the certificate file as a CA file.
-
-    Args:
-        directory: Existing folder to write `cert.pem` and `key.pem` into.
-        hostname: DNS name for the subject and SAN.
-
-    Returns:
-        The certificate and key paths.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = dt.datetime.now(dt.UTC)
-    public_key = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass(frozen=True)
@@ -152,11 +79,15 @@ class _FaultyController(Controller):
         return _CountingSMTP(self._owner, self.handler, **self.SMTP_kwargs)
 
 
-class _FaultyHandler:
+class _FaultyHandler(AuthGatedHandler):
     """aiosmtpd handler: gates MAIL on AUTH, injects faults by recipient, records the rest."""
 
     def __init__(self, owner: FaultySmtpServer) -> None:
         self._owner = owner
+
+    @property
+    def require_auth(self) -> bool:
+        return self._owner.users is not None
 
     async def handle_EHLO(
         self,
@@ -173,22 +104,6 @@ class _FaultyHandler:
             # login); a server without users should look like one that has no AUTH at all.
             return [line for line in responses if not line[4:].upper().startswith("AUTH")]
         return responses
-
-    async def handle_MAIL(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        mail_options: list[str],
-    ) -> str:
-        # Checked here rather than with aiosmtpd's auth_required=True, which warns on every
-        # connection when AUTH is allowed without TLS.
-        if self._owner.users is not None and not session.authenticated:
-            return _AUTH_REQUIRED
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -361,13 +276,10 @@ class FaultySmtpServer(ThreadedServer):
     def _check_credentials(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword) or self.users is None:
+        login = login_of(auth_data)
+        if login is None or self.users is None:
             return AuthResult(success=False, handled=False)
-        try:
-            username = auth_data.login.decode("utf-8")
-            password = auth_data.password.decode("utf-8")
-        except UnicodeDecodeError:
-            return AuthResult(success=False, handled=False)
+        username, password = login
         if self.users.get(username) == password:
             return AuthResult(success=True, auth_data=auth_data)
         with self._lock:

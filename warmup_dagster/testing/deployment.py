@@ -1,6 +1,11 @@
-"""A Dagster deployment as `dagster dev` runs it, without the web server: the production
-`dagster.yaml` (PostgreSQL storage, the run queue's tag limits) in a temporary DAGSTER_HOME and
-`dagster-daemon run` in a subprocess. Shared by the end-to-end tests and the send benchmark."""
+"""A Dagster deployment as `dagster dev` runs it, without the web server, for tests and benchmarks.
+
+The production `dagster.yaml` (PostgreSQL storage, the run queue's tag limits) goes into a
+temporary DAGSTER_HOME and `dagster-daemon run` runs in a subprocess. The end-to-end tests and
+the send benchmark use it. It needs the repository checkout the package is installed from
+(`make install` installs it in place): `dagster.yaml` and `workspace.yaml` live beside the
+package, not in it.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
 import dagster as dg
 import yaml
 
+from warmup_dagster.clock import RealClock
 from warmup_dagster.sensors.dispatch import ACTIVE
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DAEMON = Path(sys.executable).parent / "dagster-daemon"
 
 
@@ -115,13 +121,15 @@ class DagsterDeployment:
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll `condition` until true; fail with the daemon's log if it never is."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        # Wall time: the daemon is a real process, whatever clock the deployment runs on.
+        clock = RealClock()
+        deadline = clock.now() + timedelta(seconds=timeout)
+        while clock.now() < deadline:
             if condition():
                 return
             if self._process is not None and self._process.poll() is not None:
                 raise AssertionError(
                     f"the daemon exited while waiting for {what}:\n{self.log_tail()}"
                 )
-            time.sleep(0.5)
+            clock.sleep(0.5)
         raise AssertionError(f"no {what} within {timeout:.0f} s; daemon log:\n{self.log_tail()}")

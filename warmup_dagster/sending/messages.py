@@ -1,0 +1,112 @@
+"""What a sender run hands the SMTP transport and gets back, and the email built from it.
+
+`Account` is one sending mailbox's connection settings, `Outgoing` one message to send and
+`Delivery` what became of it; `build_message` turns an `Outgoing` into the email on the wire.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from warmup_dagster.core.delivery import Outcome
+from warmup_dagster.db.models import Security
+
+
+@dataclass(frozen=True)
+class Account:
+    """One sending mailbox's SMTP settings, with the password already decrypted.
+
+    Attributes:
+        mailbox_id: The mailbox's id.
+        host: SMTP server host name or address.
+        port: SMTP server port.
+        security: How the connection is protected.
+        username: Login name.
+        password: Login password; left out of `repr` and `str`.
+    """
+
+    mailbox_id: int
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send.
+
+    Attributes:
+        job_id: The send job this message belongs to.
+        sender: Envelope sender and From header.
+        recipient: Envelope recipient and To header.
+        message_id: The Message-ID header, `<...@domain>`; derived from the job, so retries
+            carry the same one.
+        subject: The Subject header.
+        body: The plain-text body.
+        in_reply_to: The In-Reply-To header of a reply, if any.
+        references: The References header of a reply, if any.
+    """
+
+    job_id: int
+    sender: str
+    recipient: str
+    message_id: str
+    subject: str
+    body: str
+    in_reply_to: str | None = None
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one `Outgoing`.
+
+    Attributes:
+        job_id: The message's send job.
+        outcome: What the job should do next.
+        code: The SMTP reply code; None when there was no reply (connection refused or
+            dropped, timeout) or the message was never handed to the server.
+        reply: The server's reply text; empty when there was none.
+        error: None when sent; otherwise a short sentence saying what went wrong.
+    """
+
+    job_id: int
+    outcome: Outcome
+    code: int | None
+    reply: str
+    error: str | None
+
+
+def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessage:
+    """Build the email for one `Outgoing`: headers as planned, a UTF-8 plain-text body.
+
+    Args:
+        message: The message to build.
+        date: The Date header; must carry a timezone.
+
+    Returns:
+        The message, ready for `aiosmtplib.SMTP.send_message`.
+
+    Raises:
+        ValueError: `date` is naive, or a header value is unusable (e.g. contains a line
+            break).
+    """
+    if date.tzinfo is None:
+        raise ValueError(f"naive datetime {date!r}: the Date header needs a timezone")
+    built = email.message.EmailMessage()
+    built["From"] = message.sender
+    built["To"] = message.recipient
+    built["Subject"] = message.subject
+    built["Date"] = email.utils.format_datetime(date)
+    built["Message-ID"] = message.message_id
+    if message.in_reply_to:
+        built["In-Reply-To"] = message.in_reply_to
+    if message.references:
+        built["References"] = message.references
+    built.set_content(message.body, charset="utf-8")
+    return built
