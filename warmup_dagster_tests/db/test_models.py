@@ -7,8 +7,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from warmup_dagster.db.counting import count_sends, count_sends_by
 from warmup_dagster.db.models import JobStatus, Mailbox, WarmupJob
+from warmup_dagster.queue.counting import count_sends, count_sends_by
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user, log_send
 
 
