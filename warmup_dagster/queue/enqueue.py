@@ -96,6 +96,14 @@ class JobWriter:
         self.shared = f"{JobStatus.PENDING.name},0,{now.isoformat()},{now.isoformat()}"
         self.tail = f",{self.shared}{',' * len(OPTIONAL)}\n"  # a planned send's optional: NULL
         self.quoted: dict[str, str] = {}
+        # the same as a row of INSERT (every row has every column: one executemany)
+        self.shared_row: dict[str, Any] = dict.fromkeys(OPTIONAL) | {
+            "kind": JobKind.SEND,
+            "status": JobStatus.PENDING,
+            "attempts": 0,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
 
     def add_sends(
         self,
@@ -107,9 +115,18 @@ class JobWriter:
         """Queue one mailbox-day's planned sends: (recipient id, its address, slot, content
         seed) each. The caller (planning) made every value, so they are not checked again."""
         if not self.copying:
+            shared = self.shared_row | {"mailbox_id": mailbox_id, "user_id": user_id}
             self.pending += [
-                self._row(NewJob(JobKind.SEND, mailbox_id, user_id, day, email, when, r, seed))
-                for r, email, when, seed in jobs
+                shared
+                | {
+                    "local_date": day,
+                    "recipient_mailbox_id": recipient,
+                    "recipient_email": email,
+                    "scheduled_at": when,
+                    "due_at": when,
+                    "content_seed": seed,
+                }
+                for recipient, email, when, seed in jobs
             ]
         else:
             head = f"{JobKind.SEND.name},{mailbox_id},{user_id},{day.isoformat()},"
@@ -136,14 +153,8 @@ class JobWriter:
             self._flush()
 
     def _row(self, job: NewJob) -> dict[str, Any]:
-        row = {name: getattr(job, name, None) for name in JOB_COLUMNS}
-        return row | {
-            "scheduled_at": job.due_at,
-            "status": JobStatus.PENDING,
-            "attempts": 0,
-            "created_at": self.now,
-            "updated_at": self.now,
-        }
+        row = {name: getattr(job, name) for name in JOB_COLUMNS if hasattr(job, name)}
+        return self.shared_row | row | {"scheduled_at": job.due_at}
 
     def _quote(self, value: str) -> str:
         """A CSV field for an address (addresses are validated, so this rarely quotes)."""
