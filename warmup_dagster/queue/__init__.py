@@ -27,7 +27,8 @@ Planning's plan-limit count of a local date is the sends that count plus the job
 `audit.counter_mismatches` recomputes the counters of a span and reports every disagreement.
 """
 
-from warmup_dagster.queue.claim import Claim, ClaimedJob, claim, limits_from
+from warmup_dagster.queue.caps import limits_from
+from warmup_dagster.queue.claim import Claim, ClaimedJob, claim
 from warmup_dagster.queue.counters import prune_counters
 from warmup_dagster.queue.due import due_count, next_due
 from warmup_dagster.queue.leases import extend_leases

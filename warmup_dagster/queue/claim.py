@@ -13,23 +13,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection, Engine
 
-from warmup_dagster.core.admission import (
-    Candidate,
-    Decision,
-    Limits,
-    admit,
-    counter_keys,
-    day_keys,
-)
+from warmup_dagster.core.admission import Candidate, Decision, admit, counter_keys, day_keys
 from warmup_dagster.core.content import job_message_id
 from warmup_dagster.db.dialect import exclusive
-from warmup_dagster.db.models import DailyQuota, JobKind, JobStatus, Plan, User, WarmupJob
+from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
+from warmup_dagster.queue.caps import last_claimed, limits_from, plan_limits, quotas
 from warmup_dagster.queue.counters import bump_counters, read_counters
 from warmup_dagster.queue.due import claimable, due_jobs, expired
 from warmup_dagster.queue.log import log_row, write_log
@@ -39,18 +33,6 @@ from warmup_dagster.settings import Settings
 CLAIM_LOCK = "warmup-send-claim"
 
 _JOB = WarmupJob.__table__.c
-
-
-def limits_from(settings: Settings) -> Limits:
-    return Limits(
-        global_per_minute=settings.global_sends_per_minute,
-        global_per_hour=settings.global_sends_per_hour,
-        user_per_minute=settings.user_sends_per_minute,
-        user_per_hour=settings.user_sends_per_hour,
-        min_spacing=timedelta(minutes=settings.same_mailbox_delay_min),
-        window_start_hour=settings.send_window_start_hour,
-        window_end_hour=settings.send_window_end_hour,
-    )
 
 
 @dataclass(frozen=True)
@@ -135,9 +117,9 @@ def claim(
             limits_from(settings),
             # A reclaimed job's day counts are not checked again, so its keys leave them out.
             read_counters(conn, (key for c in candidates for key in counter_keys(c, now))),
-            _last_claimed(conn, candidates),
-            _quotas(conn, candidates),
-            _plan_limits(conn, {c.user_id for c in candidates}),
+            last_claimed(conn, candidates),
+            quotas(conn, candidates),
+            plan_limits(conn, {c.user_id for c in candidates}),
         )
         by_id = {r.id: r for r in rows}
         _apply(conn, decision, now, worker_id, settings.send_lease_seconds)
@@ -216,40 +198,6 @@ def _close_abandoned(
             )
         )
     write_log(conn, rows)
-
-
-def _last_claimed(conn: Connection, candidates: list[Candidate]) -> dict[int, datetime]:
-    """Per mailbox, when any of its jobs was last claimed (the spacing's reference)."""
-    since = min(c.local_date for c in candidates) - timedelta(days=1)
-    query = (
-        select(WarmupJob.mailbox_id, func.max(WarmupJob.picked_at))
-        .where(
-            WarmupJob.mailbox_id.in_({c.mailbox_id for c in candidates}),
-            WarmupJob.local_date >= since,
-        )
-        .group_by(WarmupJob.mailbox_id)
-    )
-    return {box: at for box, at in conn.execute(query) if at is not None}
-
-
-def _quotas(conn: Connection, candidates: list[Candidate]) -> dict[tuple[int, date], int]:
-    pairs = {(c.mailbox_id, c.local_date) for c in candidates if c.counts_toward_quota}
-    if not pairs:
-        return {}
-    query = select(DailyQuota.mailbox_id, DailyQuota.local_date, DailyQuota.quota).where(
-        DailyQuota.mailbox_id.in_({box for box, _ in pairs}),
-        DailyQuota.local_date.in_({day for _, day in pairs}),
-    )
-    return {(box, day): quota for box, day, quota in conn.execute(query)}
-
-
-def _plan_limits(conn: Connection, users: set[int]) -> dict[int, int]:
-    query = (
-        select(User.id, Plan.daily_send_limit)
-        .join(Plan, Plan.id == User.plan_id)
-        .where(User.id.in_(users))
-    )
-    return dict(conn.execute(query).all())
 
 
 def _apply(
