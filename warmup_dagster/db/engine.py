@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import any_, bindparam, create_engine, event, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql import ColumnElement
 
 T = TypeVar("T")
 
@@ -65,43 +62,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-@contextmanager
-def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
-    """A transaction that holds the lock `name` until it ends, across processes and machines.
-
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database's write lock, taken at
-    BEGIN (there is only one writer anyway).
-    """
-    with writing(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            key = zlib.crc32(name.encode())
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        yield conn
-
-
 def chunks(items: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[T]]:
     """`items` in consecutive slices of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def among(
-    conn: Connection, column: ColumnElement, values: Collection
-) -> Iterator[ColumnElement[bool]]:
-    """`column IN values` as conditions to run one query each: together they select `values`.
-
-    On PostgreSQL one condition for all values, `column = ANY(ARRAY(SELECT unnest(:values)))`:
-    an array the query planner can't look into. With the values in sight it estimated each
-    day's new jobs (dates past its statistics) as a few rows, chose the local-date index and
-    filtered millions of rows, ten times slower than the mailbox index. Elsewhere (SQLite)
-    IN lists of `IN_LIST_CHUNK`.
-    """
-    values = list(values)
-    if not values:
-        return
-    if conn.dialect.name != "postgresql":
-        for part in chunks(values):
-            yield column.in_(part)
-        return
-    array = bindparam(None, values, type_=ARRAY(column.type), expanding=False)
-    yield column == any_(func.array(select(func.unnest(array)).scalar_subquery()))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy import Enum as SAEnum
@@ -263,7 +264,8 @@ class WarmupJob(Base):
 
 
 class SendLog(Base):
-    """One row per delivery attempt: the audit trail and what sends are counted from."""
+    """One row per claim of a job, written when its attempt ends: the audit trail and what
+    sends are counted from (see `warmup_dagster.queue`)."""
 
     __tablename__ = "send_log"
 
@@ -286,6 +288,10 @@ class SendLog(Base):
     # The job's local day, which its mailbox's quota and its owner's plan limit count it for:
     # one user's mailboxes in several timezones have different days at one instant.
     local_date: Mapped[date | None] = mapped_column(Date)
+    # The outcome of an attempt that had lost its job (its lease ran out and another claim
+    # took the job and closed this attempt): on record, so a duplicate send shows, but counted
+    # nowhere. See `warmup_dagster.queue` for what counts.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -324,7 +330,8 @@ class SendCounter(Base):
     One row per `(scope, period, subject_id)` (see `core.admission`): the global and per-user
     counts per minute and per hour, and per user and per mailbox per local day. A claim reads
     and raises them in the transaction that claims the jobs; day counts are given back when an
-    attempt does not end in a send. The send log stays the record of what was sent.
+    attempt does not end in a send. A ledger that must agree with the send log and the jobs in
+    flight: `warmup_dagster.queue` states how, `queue.audit` checks it.
     """
 
     __tablename__ = "send_counters"

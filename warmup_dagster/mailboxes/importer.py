@@ -9,13 +9,12 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.crypto import Cipher
+from warmup_dagster.db.dialect import upsert
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
 from warmup_dagster.progress import ProgressFactory, SilentProgress
@@ -222,15 +221,12 @@ def _write_mailboxes(
 ) -> None:
     """Upsert by address: what the CSV says is updated; state, its reason and the warmup start
     date of an existing mailbox are kept."""
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    insert_rows = dialect_insert(Mailbox.__table__)
-    upsert = insert_rows.on_conflict_do_update(
-        index_elements=["email"],
-        set_={
-            name: insert_rows.excluded[name]
-            for name in _values(rows[0], 0, cipher, now)
-            if name != "email"
-        },
+    updated = [name for name in _values(rows[0], 0, cipher, now) if name != "email"]
+    statement = upsert(
+        session.connection(),
+        Mailbox.__table__,
+        ["email"],
+        lambda new: {name: new[name] for name in updated},
     )
     with progress("write mailboxes", len(rows)) as bar:
         for start in range(0, len(rows), WRITE_CHUNK):
@@ -247,7 +243,7 @@ def _write_mailboxes(
                         "created_at": now,
                     }
                 )
-            session.execute(upsert, params)
+            session.execute(statement, params)
             bar.update(len(chunk))
 
 

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.pairing import Member
@@ -25,12 +24,13 @@ from warmup_dagster.core.slots import (
     place_slots,
     send_window,
 )
-from warmup_dagster.db.counting import count_sends_by
-from warmup_dagster.db.engine import exclusive
+from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobStatus, MailboxState
 from warmup_dagster.planning import queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target, ramp_settings
 from warmup_dagster.planning.recipients import pair_recipients
+from warmup_dagster.queue.counting import day_usage
+from warmup_dagster.queue.enqueue import JobWriter, replace_unattempted
 from warmup_dagster.settings import Settings
 
 HORIZON = timedelta(hours=24)
@@ -110,14 +110,14 @@ def plan_mailboxes(
             return []
         by_day = _ids_by_day(targets)
         if replan:  # a day not planned yet has no planned jobs
-            queries.delete_pending(conn, by_day)
+            replace_unattempted(conn, by_day)
         shared = Shared(conn, settings, now, targets, by_day, rng)
         plans = _quotas(conn, targets, shared.kept, settings.daily_variance)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes
         # One writer for the whole call: the server stores a part's jobs while the next part
         # is computed.
-        with queries.JobWriter(conn, now) as jobs:
+        with JobWriter(conn, now) as jobs:
             for start in range(0, len(order), PART):
                 part = order[start : start + PART]
                 _place(part, shared, settings, now, rng)
@@ -189,13 +189,11 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept, variance: float
     groups: dict[date, set[int]] = defaultdict(set)
     for t in targets:
         groups[t.day].add(t.box.user_id)
-    session = Session(bind=conn)
     for day, users in groups.items():
-        since, until = _any_zone(day)
-        sent = count_sends_by(session, "user", since, until, ids=users, local_date=day)
-        queued = queries.queued_by_user(conn, users, day, since, until)
+        # the sends that count and the jobs still queued (`queue.counting.day_usage`)
+        used = day_usage(conn, users, day, *_any_zone(day))
         for user in users:
-            remaining[user, day] = -sent.get(user, 0) - queued.get(user, 0)
+            remaining[user, day] = -used[user]
     plans = []
     for t in targets:
         box = t.box
@@ -231,14 +229,14 @@ def _any_zone(day: date) -> tuple[datetime, datetime]:
 
 
 def _write(
-    jobs: queries.JobWriter,
+    jobs: JobWriter,
     order: Order,
     rows: dict[int, Row],
     rng: random.Random,
 ) -> None:
     seeds = rng.getrandbits
     for target, plan in order:
-        jobs.add_day(
+        jobs.add_sends(
             plan.mailbox_id,
             target.box.user_id,
             plan.local_date,

@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from warmup_dagster import queue
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import compose
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.crypto import Cipher, SecretKeyError
-from warmup_dagster.sending import queue
-from warmup_dagster.sending.queue import ClaimedJob, Result
+from warmup_dagster.queue import ClaimedJob, Result
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.settings import Settings
 

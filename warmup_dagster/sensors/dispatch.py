@@ -4,9 +4,9 @@ import math
 
 import dagster as dg
 
+from warmup_dagster import queue
 from warmup_dagster.jobs import send_job
 from warmup_dagster.resources import WarmupDatabase
-from warmup_dagster.sending import queue
 from warmup_dagster.sensors.timing import real_interval_seconds
 from warmup_dagster.settings import load_settings
 

@@ -2,7 +2,8 @@
 
 from sqlalchemy import Integer, column, select, table, text
 
-from warmup_dagster.db.engine import IN_LIST_CHUNK, among
+from warmup_dagster.db.dialect import among
+from warmup_dagster.db.engine import IN_LIST_CHUNK
 
 numbers = table("numbers", column("n", Integer))
 

@@ -96,3 +96,31 @@ def test_downgrade_below_0004_gives_unattempted_jobs_a_placeholder_id(db_url, ci
     migrate.upgrade(db_url)
     assert migrate.current_revision(db_url) == migrate.head_revision()
     engine.dispose()
+
+
+def test_0006_marks_no_existing_entry_late_and_steps_down(db_url, cipher):
+    """Entries written before 0006 are not late; going down drops the mark, keeping them."""
+    engine = make_engine(db_url)
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    migrate.downgrade(db_url, "0005")
+    with Session(engine) as session, session.begin():
+        box = add_mailbox(session, add_user(session, "owner", at), "a@one.example", at, cipher)
+        job = add_job(session, box, box, at, JobStatus.SENT)
+        session.execute(
+            text(
+                "INSERT INTO send_log (job_id, mailbox_id, user_id, kind, recipient_email, "
+                "message_id, status, attempt, created_at) VALUES "
+                f"({job.id}, {box.id}, {box.user_id}, 'SEND', 'b@two.example', 'm', 'SENT', 1, "
+                "'2026-03-02 09:00:00+00')"
+            )
+        )
+    migrate.upgrade(db_url, "0006")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status, late FROM send_log")).all() == [("SENT", False)]
+    migrate.downgrade(db_url, "0005")
+    columns = {c["name"] for c in inspect(engine).get_columns("send_log")}
+    assert "late" not in columns and "local_date" in columns
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM send_log")) == 1
+    migrate.upgrade(db_url)
+    engine.dispose()

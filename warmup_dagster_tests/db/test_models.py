@@ -3,12 +3,12 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from warmup_dagster.db.counting import count_sends, count_sends_by
-from warmup_dagster.db.models import JobStatus, Mailbox, WarmupJob
+from warmup_dagster.db.models import JobStatus, Mailbox, SendLog, WarmupJob
+from warmup_dagster.queue.counting import count_sends, count_sends_by
 from warmup_dagster_tests.factories import add_job, add_mailbox, add_user, log_send
 
 
@@ -70,6 +70,21 @@ def test_sent_jobs_are_counted_the_way_they_are_written(engine, pool, clock):
         assert count_sends(s, *day, user_id=pool["ann"]) == 3
         assert count_sends(s, *day, user_id=pool["bob"]) == 0
         assert count_sends(s, *day) == 3
+
+
+def test_a_late_send_is_on_record_and_counted_nowhere(engine, pool, clock):
+    """The outcome of an attempt that had lost its job (see `warmup_dagster.queue`)."""
+    now = clock.now()
+    with Session(engine) as s, s.begin():
+        a1, b1 = s.get(Mailbox, pool["a1"]), s.get(Mailbox, pool["b1"])
+        job = add_job(s, a1, b1, now, JobStatus.SENT)
+        log_send(s, job, now)
+        log_send(s, job, now).late = True  # the duplicate: its run reported after a reclaim
+    with Session(engine) as s:
+        day = (now, now + timedelta(days=1))
+        assert count_sends(s, *day) == 1
+        assert count_sends_by(s, "mailbox", *day, local_date=now.date()) == {pool["a1"]: 1}
+        assert s.scalar(select(func.count()).select_from(SendLog)) == 2
 
 
 def test_counting_by_local_date_tells_apart_days_that_overlap_in_time(engine, pool, clock):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from warmup_dagster import queue
 from warmup_dagster.clock import ScaledClock
 from warmup_dagster.core.admission import Scope
 from warmup_dagster.core.content import is_warmup_message_id, job_message_id, token_key
@@ -25,7 +26,6 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 from warmup_dagster.mailboxes.service import list_mailboxes
-from warmup_dagster.sending import queue
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import load_settings
 from warmup_dagster.testing.certificates import self_signed_cert
@@ -425,10 +425,15 @@ def test_a_late_outcome_of_a_reclaimed_job_changes_only_the_log(engine, cipher, 
     assert not late.outcomes  # nothing applied
     job = job_rows(engine)[job_id]
     assert job.status is JobStatus.SENT and job.worker_id == "B"
-    assert [(e.worker_id, e.status) for e in log_rows(engine)] == [
-        ("B", JobStatus.SENT),
-        ("A", JobStatus.RETRY),
+    # B's claim closed A's abandoned attempt; A's late outcome is on record, counted nowhere
+    log = log_rows(engine)
+    assert [(e.worker_id, e.status, e.late) for e in log] == [
+        ("A", JobStatus.RETRY, False),
+        ("B", JobStatus.SENT, False),
+        ("A", JobStatus.RETRY, True),
     ]
+    assert log[0].error.startswith("abandoned") and log[0].claimed_at == START
+    assert [e.claimed_at for e in log[1:]] == [later, START]
     with Session(engine) as session:
         [quota_count] = session.scalars(
             select(SendCounter.used).where(

@@ -1,0 +1,106 @@
+"""What SQLite and PostgreSQL do differently, in one place; callers stay dialect-free.
+
+Bulk inserts by COPY, upserts, the epoch minute of a time column in SQL, id lists the
+PostgreSQL planner can't look into, and a lock held across processes.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Integer, Table, any_, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import ColumnElement
+
+from warmup_dagster.db.engine import chunks, writing
+
+
+def is_postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
+    """A transaction that holds the lock `name` until it ends, across processes and machines.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database's write lock, taken at
+    BEGIN (there is only one writer anyway).
+    """
+    with writing(engine) as conn:
+        if is_postgresql(conn):
+            key = zlib.crc32(name.encode())
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        yield conn
+
+
+def among(
+    conn: Connection, column: ColumnElement, values: Collection
+) -> Iterator[ColumnElement[bool]]:
+    """`column IN values` as conditions to run one query each: together they select `values`.
+
+    On PostgreSQL one condition for all values, `column = ANY(ARRAY(SELECT unnest(:values)))`:
+    an array the query planner can't look into. With the values in sight it estimated each
+    day's new jobs (dates past its statistics) as a few rows, chose the local-date index and
+    filtered millions of rows, ten times slower than the mailbox index. Elsewhere (SQLite)
+    IN lists of `IN_LIST_CHUNK`.
+    """
+    values = list(values)
+    if not values:
+        return
+    if not is_postgresql(conn):
+        for part in chunks(values):
+            yield column.in_(part)
+        return
+    array = bindparam(None, values, type_=ARRAY(column.type), expanding=False)
+    yield column == any_(func.array(select(func.unnest(array)).scalar_subquery()))
+
+
+def epoch_minute_sql(conn: Connection, column: Any) -> ColumnElement[int]:
+    """The epoch minute of a time column, in SQL (`core.slots.epoch_minute` in Python)."""
+    if is_postgresql(conn):
+        return cast(func.floor(func.extract("epoch", column) / 60), Integer)
+    # `//`: integer division on SQLite too (`/` would render as true division there).
+    return cast(func.strftime("%s", column), Integer) // 60
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    updates: Callable[[Any], Mapping[str, Any]],
+) -> Any:
+    """An INSERT that updates the row with the same `keys` instead of failing.
+
+    `updates` gets the statement's `excluded` (the row that was to be inserted) and returns
+    the columns to set on a conflict.
+    """
+    statement = (pg_insert if is_postgresql(conn) else sqlite_insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_=dict(updates(statement.excluded))
+    )
+
+
+def raw_cursor(conn: Connection) -> Any:
+    """The driver's cursor on `conn`'s connection (for COPY); the caller closes it."""
+    return conn.connection.dbapi_connection.cursor()
+
+
+def copy_csv(cursor: Any, table: str, columns: Sequence[str], data: str) -> None:
+    """COPY CSV `data` into `columns` of `table` (PostgreSQL, psycopg2's raw cursor).
+
+    In one read: psycopg2 reads the file holding the GIL, and with its default 8 KB reads a
+    copy running in a thread queued for the GIL hundreds of times per chunk.
+    """
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    cursor.copy_expert(
+        f"COPY {table} ({quoted}) FROM STDIN WITH (FORMAT csv)",
+        io.StringIO(data),
+        max(len(data), 8192),
+    )

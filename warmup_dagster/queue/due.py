@@ -1,0 +1,82 @@
+"""What is due: the queries a claim selects from, and the dispatch sensor's counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from warmup_dagster.db.models import Mailbox, MailboxState, WarmupJob
+from warmup_dagster.queue.states import CLAIMABLE, IN_FLIGHT
+
+
+def due_jobs() -> Any:
+    """Jobs of active mailboxes, with what a claim and the sender read of them."""
+    return (
+        select(
+            WarmupJob.id,
+            WarmupJob.kind,
+            WarmupJob.mailbox_id,
+            WarmupJob.user_id,
+            WarmupJob.local_date,
+            WarmupJob.status,
+            WarmupJob.attempts,
+            WarmupJob.picked_at,
+            WarmupJob.worker_id,
+            WarmupJob.recipient_email,
+            WarmupJob.message_id,
+            WarmupJob.token,
+            WarmupJob.content_seed,
+            WarmupJob.subject,
+            WarmupJob.body,
+            WarmupJob.in_reply_to,
+            WarmupJob.references,
+            Mailbox.email,
+            Mailbox.domain,
+            Mailbox.timezone,
+            Mailbox.smtp_host,
+            Mailbox.smtp_port,
+            Mailbox.smtp_security,
+            Mailbox.smtp_username,
+            Mailbox.smtp_password_enc,
+        )
+        .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+        .where(Mailbox.state == MailboxState.ACTIVE)
+    )
+
+
+def claimable(now: datetime) -> tuple[Any, ...]:
+    return (WarmupJob.status.in_(CLAIMABLE), WarmupJob.due_at <= now)
+
+
+def expired(now: datetime) -> tuple[Any, ...]:
+    """In flight past its lease: the run that claimed it died or lost the database."""
+    return (WarmupJob.status == IN_FLIGHT, WarmupJob.lease_expires_at < now)
+
+
+def due_count(engine: Engine, now: datetime, cap: int) -> int:
+    """How many jobs could be claimed now, counting no further than `cap`."""
+    with engine.connect() as conn:
+        due = conn.scalar(
+            select(func.count()).select_from(
+                due_jobs().where(*claimable(now)).limit(cap).subquery()
+            )
+        )
+        lapsed = conn.scalar(
+            select(func.count()).select_from(due_jobs().where(*expired(now)).limit(cap).subquery())
+        )
+    return min(cap, (due or 0) + (lapsed or 0))
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """When the earliest claimable job of an active mailbox comes due."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(WarmupJob.due_at)
+            .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+            .where(WarmupJob.status.in_(CLAIMABLE), Mailbox.state == MailboxState.ACTIVE)
+            .order_by(WarmupJob.due_at)
+            .limit(1)
+        )
