@@ -35,7 +35,7 @@ from pathlib import Path
 
 import aiosmtplib
 import dagster as dg
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from benchmarks.bench_import import make_csv
 from benchmarks.common import machine, scratch_postgres
@@ -46,6 +46,7 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, Security, SendLog, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
+from warmup_dagster.queue.enqueue import NewJob, enqueue
 from warmup_dagster.testing.deployment import DagsterDeployment
 
 SECRET = "benchmark-secret-key-0123456789"
@@ -116,31 +117,25 @@ def _prepare(url: str, count: int, port: int) -> None:
                 smtp_host="127.0.0.1", smtp_port=port, smtp_security=Security.NONE
             )
         )
-        boxes = list(
-            conn.execute(select(Mailbox.id, Mailbox.user_id, Mailbox.domain, Mailbox.timezone))
-        )
+        boxes = list(conn.execute(select(Mailbox.id, Mailbox.user_id, Mailbox.timezone)))
         due = now - timedelta(minutes=1)
-        rows = [
-            {
-                "kind": JobKind.SEND,
-                "mailbox_id": box,
-                "user_id": user,
-                "recipient_mailbox_id": None,
-                "recipient_email": f"peer{i}@sink.example",
-                "local_date": local_day(due, timezone),
-                "scheduled_at": due,
-                "due_at": due,
-                "status": JobStatus.PENDING,
-                "attempts": 0,
-                "message_id": f"<bench{i}@{domain}>",
-                "token": f"t{i}",
-                "content_seed": i,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i, (box, user, domain, timezone) in enumerate(boxes)
-        ]
-        conn.execute(insert(WarmupJob), rows)
+        # Planned sends, as planning enqueues them: the Message-ID is derived at the first attempt.
+        enqueue(
+            conn,
+            now,
+            (
+                NewJob(
+                    kind=JobKind.SEND,
+                    mailbox_id=box,
+                    user_id=user,
+                    local_date=local_day(due, timezone),
+                    recipient_email=f"peer{i}@sink.example",
+                    due_at=due,
+                    content_seed=i,
+                )
+                for i, (box, user, timezone) in enumerate(boxes)
+            ),
+        )
     engine.dispose()
 
 
