@@ -2,7 +2,7 @@
 
     python benchmarks/bench_import.py --rows 100000
 
-Goal (issue 2): 100,000 rows in at most 60 s on PostgreSQL on the project's 2-core machine.
+Goal: 100,000 rows in at most 60 s on PostgreSQL on the project's 2-core machine.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ With `--dagster`, also the whole daily pass through Dagster on a PostgreSQL-back
 instance: the daily planning sensor's tick, then its range runs executed as the run launcher
 would, at most `--parallel` at once (dagster.yaml's planner limit), bookkeeping included.
 
-Goals (issue 3): 100,000 mailboxes (about 1,000,000 jobs) planned in at most 60 s of the
+Goals: 100,000 mailboxes (about 1,000,000 jobs) planned in at most 60 s of the
 project's own time and 1.5 GB; the whole daily pass within 30 minutes.
 """
 
@@ -36,7 +36,8 @@ from warmup_dagster.settings import load_settings
 SECRET = "benchmark-secret-key-0123456789"
 # 00:00 UTC on a Wednesday, the daily pass's time; mailboxes started warming 30 days ago.
 START = datetime(2026, 3, 4, tzinfo=UTC)
-# Caps sized for 1,000,000 sends a day (the seed's defaults allow about 80,000).
+# Caps sized for 1,000,000 sends a day (the default caps allow about 80,000 in a 16-hour
+# window).
 CAPS = {
     "WARMUP_GLOBAL_SENDS_PER_MINUTE": "3000",
     "WARMUP_GLOBAL_SENDS_PER_HOUR": "150000",

@@ -14,7 +14,7 @@ is reported separately). A sender run's peak memory is the largest its runs repo
 The sink runs in its own process, as a provider would. The SMTP server's own work shares the
 machine's cores with the sender, so these figures are lower bounds for a remote server.
 
-Goals (issue 4): the full path at least 10,000 sends/min and at least a third of the raw blast;
+Goals: the full path at least 10,000 sends/min and at least a third of the raw blast;
 with the 1 s sink at least 90% of what the concurrency allows; a sender run at most 250 MB.
 """
 

@@ -17,7 +17,9 @@ export WARMUP_CLOCK_SPEED=${WARMUP_CLOCK_SPEED:-12}
 if [ "$WARMUP_CLOCK_SPEED" != "1" ]; then
   export WARMUP_CLOCK_START=${WARMUP_CLOCK_START:-$(date -u +%F)T06:00:00.$(printf %06d $(($(date +%s) % 1000000)))+00:00}
 fi
-export WARMUP_SCHEDULER_INTERVAL_MS=${WARMUP_SCHEDULER_INTERVAL_MS:-10000}
+# WARMUP_SCHEDULER_INTERVAL_MS is left as it is (default 60 s). Intervals are clock time, so
+# 60 s are 5 real seconds at 12x, as often as Dagster's sensor daemon evaluates sensors: a
+# shorter interval would not make the dispatch sensor tick more often.
 # Equal to deploy/dagster.embedded.yaml's sender limit: SQLite serves one writer at a time.
 export WARMUP_WORKER_COUNT=${WARMUP_WORKER_COUNT:-2}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}

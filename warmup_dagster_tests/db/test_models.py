@@ -38,7 +38,10 @@ def _job_row(pool, status_text: str) -> str:
 
 @pytest.mark.parametrize("bad", ["sent", "Sent", "pending", "DONE", ""])
 def test_database_refuses_a_status_outside_the_enum(engine, pool, bad):
-    """The seed wrote `SENT` and counted `sent`: the database takes only the canonical spelling."""
+    """The system this project replaces wrote `SENT` and counted `sent`.
+
+    The database takes only the canonical spelling.
+    """
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(_job_row(pool, bad)))
     with engine.begin() as conn:  # the canonical value goes in through the same statement
@@ -55,7 +58,7 @@ def test_python_side_refuses_lower_case_status(engine):
 
 
 def test_sent_jobs_are_counted_the_way_they_are_written(engine, pool, clock):
-    """The seed bug, replayed: sends written through the model are what the counter counts."""
+    """The replaced system's bug replayed: sends written through the model are what is counted."""
     now = clock.now()
     with Session(engine) as s, s.begin():
         a1, b1 = s.get(Mailbox, pool["a1"]), s.get(Mailbox, pool["b1"])
