@@ -167,7 +167,7 @@ def compose(
 ) -> tuple[str, str]:
     """The subject and plain-text body of a new warmup message, determined by `seed`.
 
-    Planning stores only the seed (and the Message-ID); the sender composes the text when it
+    Planning stores only the content seed; the sender composes the text when it
     sends, so a retry sends the same words and planning a million jobs stays cheap.
 
     Args:

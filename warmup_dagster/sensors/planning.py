@@ -35,7 +35,7 @@ def daily_plan_sensor(
     Planning looks 24 hours ahead, so one pass a day plans every local day before its window
     opens, in every timezone. The day is the project's clock's: under a scaled clock
     (`WARMUP_CLOCK_SPEED`) every virtual day gets its pass, however fast the days go. Each pass
-    launches range runs of a few thousand mailboxes (never a run per mailbox) that plan only
+    launches range runs of up to 25,000 mailboxes (never a run per mailbox) that plan only
     days with no plan yet; days planned already, for example by a rerun, are left alone.
     """
     today = warmup_db.clock.now().date()
