@@ -87,6 +87,8 @@ class JobWriter:
     ) -> None:
         self.conn, self.now, self.chunk, self.backlog = conn, now, chunk, backlog
         self.pending: list = []
+        # COPY lines of jobs that carry optional columns (replies); planned sends leave them out
+        self.pending_full: list[str] = []
         self.written = 0
         self.copying = is_postgresql(conn)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="copy") if self.copying else None
@@ -94,7 +96,7 @@ class JobWriter:
         self.cursor = raw_cursor(conn) if self.copying else None
         # the columns every new job shares: pending, never attempted, created now
         self.shared = f"{JobStatus.PENDING.name},0,{now.isoformat()},{now.isoformat()}"
-        self.tail = f",{self.shared}{',' * len(OPTIONAL)}\n"  # a planned send's optional: NULL
+        self.tail = f",{self.shared}\n"
         self.quoted: dict[str, str] = {}
         # the same as a row of INSERT (every row has every column: one executemany)
         self.shared_row: dict[str, Any] = dict.fromkeys(OPTIONAL) | {
@@ -148,8 +150,8 @@ class JobWriter:
             head += (job.recipient_mailbox_id, job.recipient_email, job.due_at, job.due_at)
             optional = ",".join(_csv(getattr(job, name)) for name in OPTIONAL)
             fields = ",".join(_csv(v) for v in (*head, job.content_seed))
-            self.pending.append(f"{fields},{self.shared},{optional}\n")
-        if len(self.pending) >= self.chunk:
+            self.pending_full.append(f"{fields},{self.shared},{optional}\n")
+        if len(self.pending) + len(self.pending_full) >= self.chunk:
             self._flush()
 
     def _row(self, job: NewJob) -> dict[str, Any]:
@@ -163,15 +165,18 @@ class JobWriter:
 
     def _flush(self) -> None:
         rows, self.pending = self.pending, []
-        if not rows:
-            return
-        self.written += len(rows)
+        full, self.pending_full = self.pending_full, []
+        self.written += len(rows) + len(full)
         if not self.copying:
-            self.conn.execute(insert(WarmupJob), rows)
+            if rows:
+                self.conn.execute(insert(WarmupJob), rows)
             return
-        self.in_flight.append(
-            self.pool.submit(copy_csv, self.cursor, "warmup_jobs", JOB_COLUMNS, "".join(rows))
-        )
+        # Planned sends without the optional columns: a million empty fields less a day.
+        for columns, lines in ((REQUIRED, rows), (JOB_COLUMNS, full)):
+            if lines:
+                self.in_flight.append(
+                    self.pool.submit(copy_csv, self.cursor, "warmup_jobs", columns, "".join(lines))
+                )
         while self.in_flight and (self.in_flight[0].done() or len(self.in_flight) > self.backlog):
             self.in_flight.popleft().result()  # raises what the COPY raised
 
