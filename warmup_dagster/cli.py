@@ -144,7 +144,8 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
     Required columns: email, user, smtp_host, smtp_port, smtp_security, smtp_username,
     smtp_password, imap_host, imap_port, imap_security, imap_username, imap_password.
     Optional: timezone, daily_limit, ramp_start, ramp_step, reply_rate, weekdays_only, plan.
-    If any row is invalid nothing is imported and every bad row is listed.
+    If any row is invalid nothing is imported: every bad row is counted and the first 100 are
+    listed, each as "line N, column: what is wrong".
     """
     try:
         summary = import_mailboxes(

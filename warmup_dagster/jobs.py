@@ -1,6 +1,7 @@
 """Jobs, and the run requests that cover many mailbox partitions in few runs."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -13,6 +14,15 @@ ROLE_TAG = "warmup/role"
 # Dagster's tags for one run over a range of partitions (in the definition's key order).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# Dagster's console logger prints every event at DEBUG by default, and a planning run has one
+# ASSET_MATERIALIZATION event per partition: up to 25,000 "Materialized value" lines on the run
+# worker's console. At INFO it shows the run's own log lines, warnings and errors; the events
+# themselves are still stored (they are the partitions' materializations in the UI). It is part
+# of every planning run request's run config: a job's default config would not reach these runs,
+# since Dagster applies a partitioned asset job's default config only to single-partition runs
+# launched without run config.
+QUIET_CONSOLE: Mapping[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 plan_job = dg.define_asset_job(
     "plan_mailboxes",
@@ -36,7 +46,7 @@ def plan_range_requests(
                 RANGE_START_TAG: keys[start],
                 RANGE_END_TAG: keys[min(start + batch, len(keys)) - 1],
             },
-            run_config={"ops": {"send_plan": {"config": {"replan": replan}}}},
+            run_config={**QUIET_CONSOLE, "ops": {"send_plan": {"config": {"replan": replan}}}},
         )
         for start in range(0, len(keys), batch)
     ]

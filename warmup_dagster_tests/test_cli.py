@@ -73,6 +73,21 @@ def test_import_rejects_bad_rows_with_line_and_field(warmup, tmp_path):
     assert "0 mailboxes" in warmup("mailboxes", "list").output
 
 
+def test_import_over_the_plan_names_the_plan_column_and_the_plans(warmup, tmp_path):
+    warmup("db", "upgrade")
+    path = _csv(tmp_path, [row(f"m{i}@ann.example") for i in range(26)])
+    result = warmup("mailboxes", "import", path)
+    assert result.exit_code == 1
+    assert "nothing imported: 26 of 26 rows rejected" in result.output
+    assert (
+        "line 2, plan: user 'ann' would have 26 mailboxes, more than plan 'default' (25 "
+        "mailboxes, 2,000 sends a day) allows; set the plan column to one of: default (25 / "
+        "2,000), pro (500 / 50,000), enterprise (100,000 / 2,000,000)"
+    ) in result.output
+    assert "line 27, plan: user 'ann' would have 26 mailboxes" in result.output
+    assert "0 mailboxes" in warmup("mailboxes", "list").output
+
+
 def test_pause_needs_a_reason_and_a_known_mailbox(warmup):
     warmup("db", "upgrade")
     assert "Missing option '--reason'" in warmup("mailboxes", "pause", "x@y.example").output

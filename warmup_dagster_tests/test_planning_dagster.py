@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 from warmup_dagster.assets import send_plan as send_plan_module
 from warmup_dagster.assets.send_plan import send_plan
 from warmup_dagster.db.models import Mailbox, WarmupJob
-from warmup_dagster.jobs import RANGE_END_TAG, RANGE_START_TAG, plan_range_requests
+from warmup_dagster.jobs import (
+    QUIET_CONSOLE,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    plan_job,
+    plan_range_requests,
+)
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
 from warmup_dagster.sensors.planning import daily_plan_sensor, pass_due
@@ -164,3 +170,31 @@ def test_daily_pass_requests_range_runs_once_per_clock_day(instance, resources):
         (keys[14], keys[19]),
     ]
     assert len({r.run_key for r in requests}) == 3
+
+
+def test_a_planning_run_prints_no_console_line_per_partition(instance, resources, pool, capfd):  # noqa: F811
+    """The run worker's console gets the run's own lines; each partition's event is stored."""
+    instance.add_dynamic_partitions("mailboxes", pool)
+    defs = dg.Definitions(assets=[send_plan], jobs=[plan_job], resources=resources)
+    job = defs.resolve_job_def(plan_job.name)
+    (request,) = plan_range_requests(pool, "console", replan=True)  # as the sensors ask
+    assert request.run_config["loggers"] == QUIET_CONSOLE["loggers"]
+
+    def run(run_config: dict) -> tuple[list[str], str]:
+        capfd.readouterr()
+        result = job.execute_in_process(run_config=run_config, tags=request.tags, instance=instance)
+        assert result.success
+        console = capfd.readouterr()
+        stored = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        assert sorted(e.dagster_event.partition for e in stored) == sorted(pool)  # all 20
+        lines = (console.out + console.err).splitlines()
+        return [line for line in lines if "DEBUG" in line and "Materialized value" in line], (
+            console.out + console.err
+        )
+
+    # Dagster's default: a DEBUG line for every partition (what the run config turns off)
+    flooded, _ = run({"ops": request.run_config["ops"]})
+    assert len(flooded) == len(pool) == 20
+    quiet, console = run(request.run_config)
+    assert quiet == []
+    assert "planned " in console and f"for {len(pool)} mailboxes" in console  # INFO still shows

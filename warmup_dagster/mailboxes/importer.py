@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -16,11 +15,13 @@ from warmup_dagster.clock import Clock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.dialect import upsert
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.mailboxes.plans import check_limits, resolve_plans
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
 from warmup_dagster.progress import ProgressFactory, SilentProgress
 
-DEFAULT_PLAN = "default"
 WRITE_CHUNK = 2_000
+# Bad rows whose errors the message lists; the rest are counted, and all are in `errors`.
+SHOWN_ROWS = 100
 
 
 class ImportRejected(ValueError):
@@ -29,12 +30,17 @@ class ImportRejected(ValueError):
     def __init__(self, errors: list[RowError], rows_read: int) -> None:
         self.errors = sorted(errors, key=lambda e: (e.line, e.field))
         self.rows_read = rows_read
-        bad_lines = len({e.line for e in self.errors})
-        shown = "\n  ".join(str(e) for e in self.errors[:200])
-        more = f"\n  ... and {len(self.errors) - 200} more" if len(self.errors) > 200 else ""
-        super().__init__(
-            f"nothing imported: {bad_lines} of {rows_read} rows rejected\n  {shown}{more}"
-        )
+        # Line 1 is the header: its errors stop the reading, so they are not rows to count.
+        self.bad_rows = sorted({e.line for e in self.errors if e.line > 1})
+        listed = set(self.bad_rows[:SHOWN_ROWS])
+        shown = [str(e) for e in self.errors if e.line == 1 or e.line in listed]
+        if more := len(self.bad_rows) - len(listed):
+            shown.append(f"... and {more:,} more rows")  # counted in the headline, not listed
+        if any(e.line == 1 for e in self.errors):
+            headline = "nothing imported: the header row is wrong"
+        else:
+            headline = f"nothing imported: {len(self.bad_rows):,} of {rows_read:,} rows rejected"
+        super().__init__("\n  ".join([headline, *shown]))
 
 
 @dataclass
@@ -92,8 +98,8 @@ def import_mailboxes(
                 select(Mailbox.email, Mailbox.id, Mailbox.user_id)
             )
         }
-        user_plan = _resolve_plans(rows, plans, users, errors)
-        errors += _check_limits(session, rows, users, user_plan, existing)
+        user_plan = resolve_plans(rows, plans, users, errors)
+        errors += check_limits(session, rows, plans, users, user_plan, existing)
         if errors:
             raise ImportRejected(errors, rows_read)
 
@@ -107,86 +113,6 @@ def import_mailboxes(
         user_ids = _write_users(session, rows, users, user_plan, clock.now())
         _write_mailboxes(session, rows, user_ids, cipher, clock.now(), default_timezone, progress)
     return summary
-
-
-def _resolve_plans(
-    rows: list[MailboxRow], plans: dict[str, Plan], users: dict[str, User], errors: list[RowError]
-) -> dict[str, Plan]:
-    """Each user's plan after the import: named in the file, else kept, else the default."""
-    by_id = {p.id: p for p in plans.values()}
-    chosen: dict[str, tuple[Plan, int]] = {}
-    result: dict[str, Plan] = {}
-    for row in rows:
-        if row.plan is not None:
-            plan = plans.get(row.plan)
-            if plan is None:
-                known = ", ".join(sorted(plans))
-                errors.append(RowError(row.line, "plan", f"unknown plan {row.plan!r} ({known})"))
-                continue
-            earlier = chosen.setdefault(row.user, (plan, row.line))
-            if earlier[0].name != plan.name:
-                errors.append(
-                    RowError(
-                        row.line,
-                        "plan",
-                        f"user {row.user!r} is given plan {earlier[0].name!r} on line "
-                        f"{earlier[1]} and {plan.name!r} here",
-                    )
-                )
-            result[row.user] = earlier[0]
-        elif row.user not in result:
-            user = users.get(row.user)
-            result[row.user] = by_id[user.plan_id] if user else plans[DEFAULT_PLAN]
-    return result
-
-
-def _check_limits(
-    session: Session,
-    rows: list[MailboxRow],
-    users: dict[str, User],
-    user_plan: dict[str, Plan],
-    existing: dict[str, tuple[int, int]],
-) -> list[RowError]:
-    """Per-user mailbox counts after the import, and each daily limit, against the plan."""
-    errors = []
-    name_of = {u.id: u.name for u in users.values()}
-    counts: Counter[str] = Counter(
-        {
-            name_of[user_id]: n
-            for user_id, n in session.execute(
-                select(Mailbox.user_id, func.count()).group_by(Mailbox.user_id)
-            )
-        }
-    )
-    for row in rows:
-        if row.email in existing:
-            counts[name_of[existing[row.email][1]]] -= 1
-        counts[row.user] += 1
-    reported: set[str] = set()
-    for row in rows:
-        plan = user_plan.get(row.user)
-        if plan is None:
-            continue
-        if row.daily_limit > plan.daily_send_limit:
-            errors.append(
-                RowError(
-                    row.line,
-                    "daily_limit",
-                    f"{row.daily_limit} is above plan {plan.name!r}'s {plan.daily_send_limit} "
-                    "sends a day",
-                )
-            )
-        if counts[row.user] > plan.max_mailboxes and row.user not in reported:
-            reported.add(row.user)
-            errors.append(
-                RowError(
-                    row.line,
-                    "user",
-                    f"user {row.user!r} would have {counts[row.user]} mailboxes; plan "
-                    f"{plan.name!r} allows {plan.max_mailboxes}",
-                )
-            )
-    return errors
 
 
 def _write_users(

@@ -16,9 +16,9 @@ from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 @pytest.fixture
 def run_import(engine, cipher, clock):
-    def run(rows, **kwargs):
+    def run(rows, columns=None, **kwargs):
         return import_mailboxes(
-            engine, io.StringIO(csv_text(rows)), cipher=cipher, clock=clock, **kwargs
+            engine, io.StringIO(csv_text(rows, columns)), cipher=cipher, clock=clock, **kwargs
         )
 
     return run
@@ -90,13 +90,25 @@ def test_one_bad_row_imports_nothing_and_changes_nothing(engine, run_import):
     assert _snapshot(engine) == before
 
 
+SEEDED_PLANS = "default (25 / 2,000), pro (500 / 50,000), enterprise (100,000 / 2,000,000)"
+
+
 def test_plan_mailbox_limit_is_enforced_across_existing_and_new(engine, run_import):
     run_import([row(f"m{i}@ann.example") for i in range(20)])  # default plan: 25 per user
     with pytest.raises(ImportRejected) as excinfo:
         run_import([row(f"n{i}@ann.example") for i in range(6)])
-    (error,) = excinfo.value.errors
-    assert error.field == "user"
-    assert "user 'ann' would have 26 mailboxes; plan 'default' allows 25" in error.message
+    errors = excinfo.value.errors
+    # every row of the owner is rejected (none can be imported as it is), each on the column
+    # that fixes it; the first says how, with the plans to choose from, the others point to it
+    assert [(e.line, e.field) for e in errors] == [(line, "plan") for line in range(2, 8)]
+    assert errors[0].message == (
+        "user 'ann' would have 26 mailboxes, more than plan 'default' (25 mailboxes, 2,000 "
+        f"sends a day) allows; set the plan column to one of: {SEEDED_PLANS}"
+    )
+    assert {e.message for e in errors[1:]} == {
+        "user 'ann' would have 26 mailboxes, more than plan 'default' allows (see line 2)"
+    }
+    assert str(excinfo.value).startswith("nothing imported: 6 of 6 rows rejected\n")
     # the same rows fit once the user moves to a bigger plan in the same file
     summary = run_import([row(f"n{i}@ann.example", plan="pro") for i in range(6)])
     assert summary.created == 6
@@ -105,7 +117,7 @@ def test_plan_mailbox_limit_is_enforced_across_existing_and_new(engine, run_impo
         assert plan == "pro"
 
 
-def test_plan_errors_name_the_row(engine, clock, run_import):
+def test_plan_errors_name_the_row_the_column_and_the_plans(engine, clock, run_import):
     with Session(engine) as s, s.begin():
         s.add(Plan(name="tiny", max_mailboxes=5, daily_send_limit=30, created_at=clock.now()))
     with pytest.raises(ImportRejected) as excinfo:
@@ -118,9 +130,51 @@ def test_plan_errors_name_the_row(engine, clock, run_import):
             ]
         )
     found = {(e.line, e.field): e.message for e in excinfo.value.errors}
-    assert "unknown plan 'gold'" in found[(2, "plan")]
+    plans = f"tiny (5 / 30), {SEEDED_PLANS}"  # read from the table: the new plan is listed
+    assert found[(2, "plan")] == (
+        f"unknown plan 'gold'; set the plan column to one of (mailboxes / sends a day): {plans}"
+    )
     assert "given plan 'pro' on line 3 and 'enterprise' here" in found[(4, "plan")]
-    assert found[(5, "daily_limit")] == "31 is above plan 'tiny''s 30 sends a day"
+    assert found[(5, "daily_limit")] == (
+        "31 is above plan 'tiny' (5 mailboxes, 30 sends a day); lower daily_limit or set the "
+        f"plan column to one of: {plans}"
+    )
+
+
+def test_rejection_counts_every_bad_row_and_says_how_many_are_not_listed(engine, run_import):
+    # 1,200 rows of 12 owners, 100 each, all on the default plan of 25: every row is rejected
+    rows = [row(f"m{i}@x{i % 7}.example", f"owner{i // 100:02d}") for i in range(1200)]
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import(rows)
+    rejected = excinfo.value
+    assert rejected.bad_rows == list(range(2, 1202)) and len(rejected.errors) == 1200
+    lines = str(rejected).split("\n  ")
+    assert lines[0] == "nothing imported: 1,200 of 1,200 rows rejected"
+    assert [line.split(",")[0] for line in lines[1:-1]] == [f"line {n}" for n in range(2, 102)]
+    assert lines[-1] == "... and 1,100 more rows"
+    assert lines[1] == (
+        "line 2, plan: user 'owner00' would have 100 mailboxes, more than plan 'default' (25 "
+        f"mailboxes, 2,000 sends a day) allows; set the plan column to one of: {SEEDED_PLANS}"
+    )
+    assert lines[2] == (
+        "line 3, plan: user 'owner00' would have 100 mailboxes, more than plan 'default' "
+        "allows (see line 2)"
+    )
+    assert _snapshot(engine) == []
+
+
+def test_a_short_list_has_no_more_line_and_a_bad_header_no_row_count(run_import):
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import([row("a@ann.example", smtp_port=0), row("b@ann.example")])
+    assert str(excinfo.value) == (
+        "nothing imported: 1 of 2 rows rejected\n  line 2, smtp_port: 0 is outside 1-65535"
+    )
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import([row("a@ann.example")], columns=["email", "user"])
+    message = str(excinfo.value)
+    assert message.startswith("nothing imported: the header row is wrong\n")
+    assert "line 1, smtp_host: required column is missing" in message
+    assert "rows rejected" not in message and "more rows" not in message
 
 
 def test_moving_a_mailbox_to_another_user_counts_for_the_new_owner(engine, run_import):
