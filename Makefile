@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan bench-send clean
+.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-import bench-plan bench-send
+bench: bench-import bench-plan bench-send bench-day
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -44,6 +44,11 @@ bench-plan: install
 bench-send: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_send
+
+# A whole virtual day through the daemon at 60x: about 30 real minutes.
+bench-day: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_day
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

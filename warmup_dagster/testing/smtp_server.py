@@ -4,7 +4,8 @@
 recipient's local part picks the fault (`code421@`, `code451@`, `code550@`, `drop@`,
 `slow@`), anything else is accepted. With `data_delay` it stands in for a real provider that
 takes its time per message; with `keep_messages=False` it only counts, so it can sink tens of
-thousands of messages a minute.
+thousands of messages a minute. Each kept message carries its arrival time on the clock the
+server was given, so a benchmark on a scaled clock can audit arrivals in clock time.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import email.policy
 import ssl
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
+from warmup_dagster.clock import Clock, RealClock
 from warmup_dagster.local_smtp import AuthGatedHandler, ThreadedServer, free_port, login_of
 
 TlsMode = Literal["none", "starttls", "ssl"]
@@ -39,12 +42,15 @@ class Received:
         rcpt_tos: The accepted envelope recipients.
         data: The message bytes as received after DATA (CRLF line ends).
         encrypted: Whether the session was under TLS (implicit or after STARTTLS).
+        arrived_at: When the server had the whole message, on the server's clock: before any
+            `data_delay` and before its reply to DATA.
     """
 
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
     encrypted: bool
+    arrived_at: datetime
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -125,6 +131,8 @@ class _FaultyHandler(AuthGatedHandler):
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # The content is all here now; a delay below is the server's, not the message's.
+        arrived_at = self._owner.clock.now()
         locals_ = {address.partition("@")[0].lower() for address in envelope.rcpt_tos}
         if "drop" in locals_:
             # Data received, reply never sent: the client can't know whether it arrived.
@@ -136,7 +144,7 @@ class _FaultyHandler(AuthGatedHandler):
             await asyncio.sleep(self._owner.slow_seconds)
         elif self._owner.data_delay:
             await asyncio.sleep(self._owner.data_delay)
-        self._owner._record(envelope, server)
+        self._owner._record(envelope, server, arrived_at)
         return "250 OK queued"
 
 
@@ -161,6 +169,8 @@ class FaultySmtpServer(ThreadedServer):
             sessions still run concurrently): a realistic provider's per-message latency.
         slow_seconds: Seconds a `slow@` message waits before its DATA reply.
         keep_messages: Store each accepted message in `received`; False only counts.
+        clock: What `Received.arrived_at` is read from: the deployment's clock (a scaled one
+            gives arrivals in clock time); real time if None.
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
     """
@@ -175,6 +185,7 @@ class FaultySmtpServer(ThreadedServer):
         data_delay: float = 0.0,
         slow_seconds: float = 5.0,
         keep_messages: bool = True,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -190,6 +201,7 @@ class FaultySmtpServer(ThreadedServer):
         self.data_delay = data_delay
         self.slow_seconds = slow_seconds
         self.keep_messages = keep_messages
+        self.clock: Clock = clock if clock is not None else RealClock()
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._transactions = 0
@@ -295,7 +307,7 @@ class FaultySmtpServer(ThreadedServer):
         with self._lock:
             self._drops += 1
 
-    def _record(self, envelope: Envelope, server: SMTP) -> None:
+    def _record(self, envelope: Envelope, server: SMTP, arrived_at: datetime) -> None:
         if not self.keep_messages:
             with self._lock:
                 self._transactions += 1
@@ -306,6 +318,7 @@ class FaultySmtpServer(ThreadedServer):
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=bytes(envelope.original_content or b""),
             encrypted=transport is not None and transport.get_extra_info("sslcontext") is not None,
+            arrived_at=arrived_at,
         )
         with self._lock:
             self._transactions += 1
