@@ -122,7 +122,7 @@ def claim(
             plan_limits(conn, {c.user_id for c in candidates}),
         )
         by_id = {r.id: r for r in rows}
-        _apply(conn, decision, now, worker_id, settings.send_lease_seconds)
+        _apply(conn, decision, by_id, now, worker_id, settings.send_lease_seconds)
         _close_abandoned(conn, decision, by_id, now, worker_id, token_key)
     # What the sender needs of each job (a Message-ID derived for each new one) is made after
     # the lock is released: every sender run's claims queue for it.
@@ -201,7 +201,12 @@ def _close_abandoned(
 
 
 def _apply(
-    conn: Connection, decision: Decision, now: datetime, worker_id: str, lease_seconds: int
+    conn: Connection,
+    decision: Decision,
+    by_id: dict[int, Any],
+    now: datetime,
+    worker_id: str,
+    lease_seconds: int,
 ) -> None:
     if decision.admitted:
         conn.execute(
@@ -233,9 +238,28 @@ def _apply(
                 lease_expires_at=None,
                 updated_at=now,
             ),
-            [{"job": c.job_id, "why": f"not sent: {why}"} for c, why in decision.refused],
+            [
+                {"job": c.job_id, "why": _refusal(why, c, by_id[c.job_id].error)}
+                for c, why in decision.refused
+            ],
         )
     bump_counters(conn, deltas)
+
+
+def _refusal(why: str, c: Candidate, before: str | None) -> str:
+    """Why a job is not sent, and why it had been held until then: an operator needs both.
+
+    A job that expires after waiting ("waiting: mailbox spacing") would otherwise show only
+    that its day is over, not what kept it from going while the day lasted.
+    """
+    if c.reclaimed:
+        # Its error is older than the claim whose lease ran out: the abandoned attempt held it.
+        return f"not sent: {why}; it had been claimed and its lease ran out"
+    if not before:
+        return f"not sent: {why}"
+    if before.startswith("waiting: "):
+        return f"not sent: {why}; it had been {before}"
+    return f"not sent: {why}; its last attempt: {before}"
 
 
 def _defer(

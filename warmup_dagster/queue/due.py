@@ -33,6 +33,7 @@ def due_jobs() -> Any:
             WarmupJob.body,
             WarmupJob.in_reply_to,
             WarmupJob.references,
+            WarmupJob.error,  # why it waited: a refusal keeps it
             Mailbox.email,
             Mailbox.domain,
             Mailbox.timezone,

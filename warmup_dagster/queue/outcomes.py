@@ -40,9 +40,15 @@ class Result:
 
 @dataclass
 class Recorded:
-    """What recording a batch of results did (with the policy applied)."""
+    """What recording a batch of results did (with the policy applied).
+
+    `outcomes` counts the results applied; `late` the ones that came after another claim took
+    their job over (logged, counted nowhere). A late SENT is a message that went out although
+    the job had been handed to another run: most likely a duplicate.
+    """
 
     outcomes: Counter[Outcome] = field(default_factory=Counter)
+    late: Counter[Outcome] = field(default_factory=Counter)
     paused: set[int] = field(default_factory=set)
 
 
@@ -73,6 +79,7 @@ def record(
             outcome = policy.next_outcome(r.outcome, r.job.attempt)
             log_rows.append(_log_row(r, outcome, worker_id, late=c.job_id not in held))
             if c.job_id not in held:
+                recorded.late[outcome] += 1
                 continue
             recorded.outcomes[outcome] += 1
             row = {

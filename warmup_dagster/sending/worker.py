@@ -1,10 +1,17 @@
-"""One sender run's loop: claim due jobs, send them concurrently, record outcomes in batches.
+"""One sender run: claim due jobs, send them concurrently, record outcomes in batches.
 
-The loop keeps about four batches of SMTP sessions' worth of jobs claimed ahead (never more:
+The run keeps about four batches of SMTP sessions' worth of jobs claimed ahead (never more:
 a claimed job is counted in the minute it was claimed, so it must go out within seconds), sends
 them with at most `WARMUP_WORKER_CONCURRENCY` sessions at once (one session per mailbox group),
 and writes outcomes every half second or every few hundred results. Database work runs in a
 thread so sending never waits for it.
+
+Three tasks run side by side, supervised together, each named in the run's log if it fails:
+the claims (this module), and two side tasks of `upkeep`: lease renewal, every quarter lease,
+and outcome recording. A claim may wait seconds for the claim lock when claims are slow; the
+side tasks never take it, so the jobs the run holds keep their leases and their outcomes are
+written meanwhile. A failing side task fails the run. Whatever ends the run, it finishes what
+it claimed first: every session ends (its lease still renewed) and every outcome is recorded.
 
 A run lives `WARMUP_SENDER_RUN_MAX_SECONDS` of clock time (like every duration setting: at
 `WARMUP_CLOCK_SPEED` S it lasts 1/S as long in real time). While the next due job comes within
@@ -17,66 +24,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import resource
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from warmup_dagster import queue
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import compose
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.crypto import Cipher, SecretKeyError
-from warmup_dagster.queue import ClaimedJob, Result
+from warmup_dagster.queue import Claim, ClaimedJob, Result
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
+from warmup_dagster.sending.summary import RunSummary
+from warmup_dagster.sending.upkeep import RECORD_EVERY_S, Upkeep, pause
 from warmup_dagster.settings import Settings
 
-# Results per outcome write, and the longest a result waits to be written.
-RECORD_BATCH = 500
-RECORD_EVERY_S = 0.5
+__all__ = ["RunSummary", "Sender"]
+
 # How long to wait when the due jobs are locked by another transaction.
 BUSY_ROWS_WAIT_S = 1.0
-# Tries to write a batch of outcomes (the database busy or failing over) before the run fails.
-RECORD_ATTEMPTS = 5
-# Seconds between progress lines in the run's log.
-PROGRESS_EVERY_S = 60.0
 # Claimed-but-unsent jobs a run keeps ahead, in multiples of its concurrency.
 AHEAD = 4
-
-
-@dataclass
-class RunSummary:
-    """What a sender run did: the run's metadata in the Dagster UI."""
-
-    claims: int = 0
-    claimed: int = 0
-    reclaimed: int = 0
-    deferred: int = 0
-    refused: int = 0
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    paused_mailboxes: set[int] = field(default_factory=set)
-    seconds: float = 0.0
-
-    def metadata(self) -> dict[str, int | float]:
-        return {
-            "claimed": self.claimed,
-            "sent": self.outcomes[Outcome.SENT],
-            "retried": self.outcomes[Outcome.RETRY],
-            "failed": self.outcomes[Outcome.FAILED],
-            "held (mailbox paused)": self.outcomes[Outcome.PAUSE],
-            "mailboxes paused": len(self.paused_mailboxes),
-            "reclaimed": self.reclaimed,
-            "deferred": self.deferred,
-            "refused": self.refused,
-            "claims": self.claims,
-            "seconds": round(self.seconds, 1),
-            # The whole run's process: a sender run executes in one process.
-            "peak memory (MB)": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        }
+# The claim loop's beat (real seconds) while it has no room to claim; a finished send wakes it.
+TICK_S = 0.05
 
 
 class Sender:
@@ -112,9 +84,7 @@ class Sender:
         self.tls = tls_context(settings.smtp_ca_file or None)
         self.summary = RunSummary()
         self._passwords: dict[str, str] = {}
-        self._results: list[Result] = []
-        self._held: set[int] = set()  # job ids claimed and not yet recorded
-        self._last_progress = time.monotonic()
+        self._sends: set[asyncio.Task[None]] = set()
         self._unsent = 0  # jobs claimed and not yet through their SMTP session
         self._candidates = 0  # due jobs the last claim saw
         self._blocked_until: datetime | None = None  # the global cap is full until then
@@ -126,57 +96,90 @@ class Sender:
     async def _run(self) -> None:
         started = time.monotonic()
         deadline = self.clock.now() + timedelta(seconds=self.max_seconds)
-        concurrency = self.settings.worker_concurrency
-        sessions = asyncio.Semaphore(concurrency)
-        tasks: set[asyncio.Task[None]] = set()
-        last_record = last_lease = next_claim = time.monotonic()
+        # Made in the run's event loop: they belong to it.
+        self._sessions = asyncio.Semaphore(self.settings.worker_concurrency)
+        self._sent_one = asyncio.Event()
+        self._stop_claiming = asyncio.Event()
+        self._upkeep = Upkeep(
+            self.engine,
+            self.clock,
+            self.settings.send_lease_seconds,
+            self.worker_id,
+            self.policy,
+            self.rng,
+            self.log,
+            self.summary,
+        )
         await asyncio.to_thread(queue.prune_counters, self.engine, self.clock.now())
+        claims = asyncio.create_task(self._claims(deadline), name="claims")
+        sides = [
+            asyncio.create_task(self._upkeep.keep_renewing(), name="lease renewal"),
+            asyncio.create_task(self._upkeep.keep_recording(), name="outcome recording"),
+        ]
         try:
-            while self.clock.now() < deadline:
-                room = AHEAD * concurrency - self._unsent
-                if room >= concurrency and time.monotonic() >= next_claim:
-                    groups = await self._claim(min(room, self.settings.jobs_per_scheduler_run))
-                    tasks |= {asyncio.create_task(self._send(g, sessions)) for g in groups}
-                    if not groups and not tasks and self._held:
-                        # Write the outcomes first: a retry among them may come due soon.
-                        await self._record()
-                        continue
-                    if not groups:
-                        if not tasks and not await self._wait_for_due(deadline):
-                            break
-                        if tasks and (self._blocked_until or not self._candidates):
-                            # Nothing due, or the global cap is full: let the sends in flight
-                            # go on before taking the claim lock again.
-                            next_claim = time.monotonic() + self._pause_before_claim()
-                if tasks:
-                    done, tasks = await asyncio.wait(
-                        tasks, timeout=0.05, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in done:
-                        task.result()  # a bug in sending fails the run loudly
-                else:
-                    await asyncio.sleep(0.05)
-                now = time.monotonic()
-                if len(self._results) >= RECORD_BATCH or now - last_record >= RECORD_EVERY_S:
-                    await self._record()
-                    last_record = now
-                if (
-                    now - last_lease
-                    >= self.clock.real_seconds(self.settings.send_lease_seconds) / 4
-                ):
-                    await self._extend_leases()
-                    last_lease = now
+            # The claims end when the run is done; a side task ends only by failing.
+            await asyncio.wait([claims, *sides], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Finish what was claimed, still renewing its leases: sessions may be queued.
-            renew = max(0.05, self.clock.real_seconds(self.settings.send_lease_seconds) / 4)
-            while tasks:
-                _, tasks = await asyncio.wait(tasks, timeout=renew)
-                await self._extend_leases()
-            await self._record()
+            failed = await self._finish(claims, sides)
             self.summary.seconds = time.monotonic() - started
+            if warning := self.summary.late_warning():
+                self.log.warning(warning)  # once per run: each late row is in the send log
+        if failed is not None and (exc := failed.exception()) is not None:
+            self.log.error(f"sender {self.worker_id}: its {failed.get_name()} failed: {exc!r}")
+            raise exc
 
-    async def _claim(self, limit: int) -> list[list[ClaimedJob]]:
-        """Claim a batch; returns it grouped by mailbox (a group shares one SMTP session)."""
+    async def _finish(
+        self, claims: asyncio.Task[None], sides: list[asyncio.Task[None]]
+    ) -> asyncio.Task[None] | None:
+        """Stop claiming, let every claimed job's session end while the side tasks renew and
+        record, stop them and record the rest; returns the first task that failed.
+
+        Nothing is cancelled: a claim in progress completes and its jobs are sent, a write in
+        progress commits and is counted.
+        """
+        self._stop_claiming.set()
+        await asyncio.wait([claims])
+        if self._sends:
+            await asyncio.wait(self._sends)
+        self._upkeep.stop()
+        await asyncio.wait(sides)
+        await self._upkeep.record()
+        tasks = [claims, *sides, *self._sends]
+        return next((t for t in tasks if not t.cancelled() and t.exception()), None)
+
+    async def _claims(self, deadline: datetime) -> None:
+        """Claim while there is room and work, until nothing is due before `deadline`."""
+        concurrency = self.settings.worker_concurrency
+        next_claim = time.monotonic()
+        while self.clock.now() < deadline and not self._stop_claiming.is_set():
+            if self._reap():
+                return  # a bug in sending fails the run loudly, once what is claimed is done
+            self._sent_one.clear()
+            room = AHEAD * concurrency - self._unsent
+            if room >= concurrency and time.monotonic() >= next_claim:
+                claimed = await self._claim(min(room, self.settings.jobs_per_scheduler_run))
+                if not claimed and not self._sends:
+                    if self._upkeep.holding:
+                        # Write the outcomes first: a retry among them may come due soon.
+                        await self._upkeep.record()
+                        continue
+                    if not await self._wait_for_due(deadline):
+                        break
+                elif not claimed and (self._blocked_until or not self._candidates):
+                    # Nothing due, or the global cap is full: let the sends in flight go on
+                    # before taking the claim lock again.
+                    next_claim = time.monotonic() + self._pause_before_claim()
+            await pause(self._sent_one, TICK_S)
+
+    def _reap(self) -> bool:
+        """Forget the sends that ended well; True if one failed (a bug: `_finish` reports it)."""
+        done = {task for task in self._sends if task.done()}
+        failed = {task for task in done if task.cancelled() or task.exception() is not None}
+        self._sends -= done - failed
+        return bool(failed)
+
+    async def _claim(self, limit: int) -> bool:
+        """Claim a batch and start its sends; returns whether anything was claimed."""
         claim = await asyncio.to_thread(
             queue.claim,
             self.engine,
@@ -186,6 +189,11 @@ class Sender:
             limit,
             self.token_key,
         )
+        self._start(claim)
+        return bool(claim.jobs)
+
+    def _start(self, claim: Claim) -> None:
+        """Count a claim and start its sends, by mailbox (a group shares one SMTP session)."""
         s = self.summary
         s.claims += 1
         s.claimed += len(claim.jobs)
@@ -194,12 +202,13 @@ class Sender:
         s.refused += claim.refused
         self._blocked_until = claim.blocked_until
         self._candidates = claim.candidates
-        self._held.update(job.candidate.job_id for job in claim.jobs)
+        self._upkeep.claimed(claim.jobs)
         self._unsent += len(claim.jobs)
         groups: dict[int, list[ClaimedJob]] = defaultdict(list)
         for job in claim.jobs:
             groups[job.candidate.mailbox_id].append(job)
-        return list(groups.values())
+        for group in groups.values():
+            self._sends.add(asyncio.create_task(self._send(group), name="sending"))
 
     def _pause_before_claim(self) -> float:
         if self._blocked_until is None:
@@ -222,20 +231,19 @@ class Sender:
             return False
         if until <= now:
             # Due already but not claimable: another transaction (planning) holds those rows.
-            await asyncio.sleep(BUSY_ROWS_WAIT_S)
-            return True
+            return not await pause(self._stop_claiming, BUSY_ROWS_WAIT_S)
         poll = timedelta(milliseconds=self.settings.scheduler_interval_ms)
-        await asyncio.sleep(self.clock.real_seconds(min(until - now, poll).total_seconds()))
-        return True
+        wait = self.clock.real_seconds(min(until - now, poll).total_seconds())
+        return not await pause(self._stop_claiming, wait)
 
-    async def _send(self, jobs: list[ClaimedJob], sessions: asyncio.Semaphore) -> None:
+    async def _send(self, jobs: list[ClaimedJob]) -> None:
         messages = [_outgoing(job) for job in jobs]
         try:
             account = self._account(jobs[0])
         except SecretKeyError as exc:
             deliveries = [Delivery(m.job_id, Outcome.PAUSE, None, "", str(exc)) for m in messages]
         else:
-            async with sessions:
+            async with self._sessions:
                 deliveries = await send_group(
                     account,
                     messages,
@@ -246,10 +254,11 @@ class Sender:
                 )
         self._unsent -= len(jobs)
         at = self.clock.now()
-        for job, message, d in zip(jobs, messages, deliveries, strict=True):
-            self._results.append(
-                Result(job, d.outcome, d.code, d.reply, d.error, at, message.subject, message.body)
-            )
+        self._upkeep.finished(
+            Result(job, d.outcome, d.code, d.reply, d.error, at, message.subject, message.body)
+            for job, message, d in zip(jobs, messages, deliveries, strict=True)
+        )
+        self._sent_one.set()
 
     def _account(self, job: ClaimedJob) -> Account:
         host, port, security, username, password_enc = job.smtp
@@ -262,45 +271,6 @@ class Sender:
             security=security,
             username=username,
             password=self._passwords[password_enc],
-        )
-
-    async def _record(self) -> None:
-        while self._results:
-            batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
-            recorded = await self._record_batch(batch)
-            self.summary.outcomes.update(recorded.outcomes)
-            for box in recorded.paused - self.summary.paused_mailboxes:
-                # Rare and needing an operator: one line per paused mailbox, in the run's log.
-                r = next(r for r in batch if r.job.candidate.mailbox_id == box)
-                self.log.warning(f"paused {r.job.sender}, its jobs held: {r.error}")
-            self.summary.paused_mailboxes |= recorded.paused
-            self._held.difference_update(r.job.candidate.job_id for r in batch)
-        # Progress at most once a minute: trickling mail must not become a log line per email.
-        if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
-            self._last_progress = time.monotonic()
-            self.log.info(f"progress: {self.summary.metadata()}")
-
-    async def _record_batch(self, batch: list[Result]) -> queue.Recorded:
-        """Write one batch, retrying a failed transaction: losing it would mean re-sends."""
-        attempt = 1
-        while True:
-            try:
-                return await asyncio.to_thread(
-                    queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
-                )
-            except OperationalError as exc:
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-                self.log.warning(f"recording outcomes failed, retrying: {exc}")
-                await asyncio.sleep(2**attempt)
-                attempt += 1
-
-    async def _extend_leases(self) -> None:
-        if not self._held:
-            return
-        until = self.clock.now() + timedelta(seconds=self.settings.send_lease_seconds)
-        await asyncio.to_thread(
-            queue.extend_leases, self.engine, self.worker_id, set(self._held), until
         )
 
 

@@ -20,6 +20,7 @@ from warmup_dagster.db.models import (
     Security,
     SendCounter,
     SendLog,
+    WarmupJob,
 )
 from warmup_dagster.queue import outcomes
 from warmup_dagster.queue.audit import counter_mismatches
@@ -114,7 +115,7 @@ def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
             # the dead run reports after all: it had sent the mail too
             result = queue.Result(late, Outcome.SENT, 250, "", None, day.clock.now(), "s", "b")
             recorded = queue.record(engine, [result], "dead", RetryPolicy(), random.Random(1))
-            assert not recorded.outcomes
+            assert not recorded.outcomes and recorded.late == {Outcome.SENT: 1}
             day.audit()
 
     # The end of the day: a run claims a job at 21:55 and dies; after the window it is refused.
@@ -124,6 +125,13 @@ def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
     day.at(22, 30)
     day.run()
     assert day.summaries[-1].refused == 1
+    with Session(engine) as session:
+        evening = session.scalar(
+            select(WarmupJob.error).where(WarmupJob.recipient_email == "evening@x.example")
+        )
+    assert evening == (
+        "not sent: expired: its day (2026-03-02) is over; it had been claimed and its lease ran out"
+    )
 
     outcomes_seen = sum((s.outcomes for s in day.summaries), Counter())
     assert {Outcome.SENT, Outcome.RETRY, Outcome.FAILED, Outcome.PAUSE} <= set(outcomes_seen)

@@ -311,6 +311,35 @@ def test_jobs_due_outside_the_window_wait_for_it_and_expire_after_it(engine, cip
     assert jobs_now[tokyo_job].error == "not sent: expired: its day (2026-03-02) is over"
 
 
+def test_a_job_that_expires_after_waiting_keeps_why_it_waited(engine, cipher, server, cert):
+    [box] = mailboxes(engine, cipher, server)
+    evening = START.replace(hour=21, minute=50)  # UTC mailbox: its window ends at 22:00
+    first, waits = jobs(
+        engine, [box], ["a@x.example", "b@x.example"], at=evening - timedelta(minutes=3)
+    )
+    summary = run(engine, settings_for(cert), cipher, start=evening)
+    assert summary.claimed == 1 and summary.deferred == 1
+    waiting = job_rows(engine)[waits].error
+    assert waiting.startswith("waiting: ") and "spacing" in waiting
+    assert job_rows(engine)[first].status is JobStatus.SENT
+
+    with Session(engine) as session, session.begin():
+        # a retry whose backoff ran past its day: it keeps its last attempt's error
+        other = add_mailbox(session, add_user(session, "o2", START), "r@u9.example", START, cipher)
+        retry = add_job(
+            session, other, other, START, JobStatus.RETRY, attempts=1, error="451 try later"
+        ).id
+    summary = run(engine, settings_for(cert), cipher, start=evening + timedelta(minutes=15))
+    assert summary.refused == 2
+    job = job_rows(engine)[waits]
+    assert job.status is JobStatus.FAILED
+    # both: why it is not sent, and why it had been held until its day was over
+    assert job.error == f"not sent: expired: its day (2026-03-02) is over; it had been {waiting}"
+    assert job_rows(engine)[retry].error == (
+        "not sent: expired: its day (2026-03-02) is over; its last attempt: 451 try later"
+    )
+
+
 def test_spacing_between_sends_of_one_mailbox(engine, cipher, server, cert):
     [box] = mailboxes(engine, cipher, server)
     # three jobs all due at once: the mailbox still sends them 2 minutes apart
@@ -423,6 +452,7 @@ def test_a_late_outcome_of_a_reclaimed_job_changes_only_the_log(engine, cipher, 
     late = queue.record(engine, [result(first, Outcome.RETRY, 451, later)], "A", policy, rng)
 
     assert not late.outcomes  # nothing applied
+    assert late.late == {Outcome.RETRY: 1}  # but counted as late
     job = job_rows(engine)[job_id]
     assert job.status is JobStatus.SENT and job.worker_id == "B"
     # B's claim closed A's abandoned attempt; A's late outcome is on record, counted nowhere
