@@ -88,6 +88,7 @@ class Sender:
         self._unsent = 0  # jobs claimed and not yet through their SMTP session
         self._candidates = 0  # due jobs the last claim saw
         self._blocked_until: datetime | None = None  # the global cap is full until then
+        self._real_end = 0.0  # the run's end in real time (`time.monotonic`), set at its start
 
     def run(self) -> RunSummary:
         asyncio.run(self._run())
@@ -96,6 +97,10 @@ class Sender:
     async def _run(self) -> None:
         started = time.monotonic()
         deadline = self.clock.now() + timedelta(seconds=self.max_seconds)
+        # A clock that stands still (a test's FixedClock) must not keep a run alive forever: the
+        # lifetime in real time at the clock's speed bounds it too (for the real and the scaled
+        # clock the two ends are the same moment).
+        self._real_end = started + self.clock.real_seconds(self.max_seconds)
         # Made in the run's event loop: they belong to it.
         self._sessions = asyncio.Semaphore(self.settings.worker_concurrency)
         self._sent_one = asyncio.Event()
@@ -151,7 +156,11 @@ class Sender:
         """Claim while there is room and work, until nothing is due before `deadline`."""
         concurrency = self.settings.worker_concurrency
         next_claim = time.monotonic()
-        while self.clock.now() < deadline and not self._stop_claiming.is_set():
+        while (
+            self.clock.now() < deadline
+            and time.monotonic() < self._real_end
+            and not self._stop_claiming.is_set()
+        ):
             if self._reap():
                 return  # a bug in sending fails the run loudly, once what is claimed is done
             self._sent_one.clear()
@@ -234,6 +243,8 @@ class Sender:
             return not await pause(self._stop_claiming, BUSY_ROWS_WAIT_S)
         poll = timedelta(milliseconds=self.settings.scheduler_interval_ms)
         wait = self.clock.real_seconds(min(until - now, poll).total_seconds())
+        if time.monotonic() + wait >= self._real_end:
+            return False
         return not await pause(self._stop_claiming, wait)
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
