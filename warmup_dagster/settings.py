@@ -130,6 +130,13 @@ PositiveFloat = Annotated[
 ]
 Hour = Annotated[int, _rule(lambda v: 0 <= v <= 24, "must be an hour from 0 to 24")]
 Fraction = Annotated[float, _rule(lambda v: 0 <= v < 1, "must be a fraction from 0 to below 1")]
+# What a mailbox added after its first day's window opened does that day (`planning.first_day`).
+FIRST_DAY_MODES = ("prorate", "next_day")
+FirstDay = Annotated[
+    str,
+    BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
+    _rule(lambda v: v in FIRST_DAY_MODES, "must be prorate or next_day"),
+]
 
 
 class Settings(BaseSettings):
@@ -164,6 +171,11 @@ class Settings(BaseSettings):
     database_url: Annotated[str, AfterValidator(_database_url)] = ""
     daily_variance: Fraction = Field(
         DEFAULT_VARIANCE, description="fraction of a day's quota; 0 turns it off"
+    )
+    first_day: FirstDay = Field(
+        "prorate",
+        description="prorate (the first day's quota x the share of its window left when the "
+        "mailbox was added) or next_day (its warmup starts the next day)",
     )
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None

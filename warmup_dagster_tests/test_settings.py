@@ -95,6 +95,7 @@ def test_values_are_read_from_the_environment():
         ({"WARMUP_DAILY_VARIANCE": "1"}, "WARMUP_DAILY_VARIANCE='1' must be a fraction from 0"),
         ({"WARMUP_DAILY_VARIANCE": "-0.1"}, "WARMUP_DAILY_VARIANCE='-0.1' must be a fraction"),
         ({"WARMUP_DAILY_VARIANCE": "10%"}, "WARMUP_DAILY_VARIANCE='10%' is not a number"),
+        ({"WARMUP_FIRST_DAY": "half"}, "WARMUP_FIRST_DAY='half' must be prorate or next_day"),
         (
             {"WARMUP_SMTP_TIMEOUT_SECONDS": "300"},
             "WARMUP_SEND_LEASE_SECONDS (600) must be more than twice WARMUP_SMTP_TIMEOUT_SECONDS",
@@ -128,6 +129,11 @@ def test_blank_values_mean_the_default():
 @pytest.mark.parametrize("value", ["0", "0.0", "0.25", "0.999"])
 def test_daily_variance_is_a_fraction_below_one(value):
     assert load_settings({"WARMUP_DAILY_VARIANCE": value}).daily_variance == float(value)
+
+
+def test_first_day_is_prorate_unless_set_to_next_day():
+    assert load_settings({}).first_day == "prorate"
+    assert load_settings({"WARMUP_FIRST_DAY": "Next_Day"}).first_day == "next_day"
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ due order against what is already counted and decides, per job:
 
 - **admit** it (its counts are taken at once, so the rest of the batch sees them);
 - **defer** it to the moment it could go: the next opening of its mailbox's send window, the
-  end of its mailbox's minimum spacing, the next minute or hour of its owner's rate caps;
-- **refuse** it when its local day's window is over (it expired unsent), or when a daily
+  end of its mailbox's minimum spacing (plus `SPACING_MARGIN`), the next minute or hour of its
+  owner's rate caps;
+- **refuse** it when its local day's window is over, or ends within `END_MARGIN` (it expired
+  unsent: claimed then, it could arrive after the window), or when a daily
   limit is used up (the mailbox's quota for the job's day, or the owner plan's daily limit):
   planning never plans past them, so this only happens when something else filled the day
   first; the job fails with the reason;
@@ -28,6 +30,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from warmup_dagster.core.slots import epoch_minute, local_day, send_window
+
+# Margins at the rules' edges, in clock time, so that latency between a claim and the mail's
+# arrival never crosses a rule. A claimed job waits at most 4 SMTP sessions before its own (a
+# sender run keeps at most 4 x its concurrency claimed ahead), each bounded by the SMTP timeout,
+# 30 s by default: 150 s at worst from claim to arrival, so no claim within 3 minutes of the
+# window's end. As a rule a job goes out within seconds of its claim and arrival jitter is
+# seconds, within one SMTP timeout: 30 s more than the minimum spacing between two claims of one
+# mailbox keeps their arrivals the minimum apart. Planning keeps wider ones (`core.slots`).
+END_MARGIN = timedelta(minutes=3)
+SPACING_MARGIN = timedelta(seconds=30)
 
 
 class Scope(enum.Enum):
@@ -64,6 +76,14 @@ class Limits:
     min_spacing: timedelta
     window_start_hour: int
     window_end_hour: int
+    # the margins (see `END_MARGIN`): fields, so a caller may derive them from its settings
+    end_margin: timedelta = END_MARGIN
+    spacing_margin: timedelta = SPACING_MARGIN
+
+    @property
+    def spacing(self) -> timedelta:
+        """The least time between two claims of one mailbox."""
+        return self.min_spacing + self.spacing_margin
 
 
 @dataclass
@@ -99,23 +119,32 @@ def day_keys(c: Candidate) -> list[CounterKey]:
     return keys
 
 
-def window_check(c: Candidate, now: datetime, limits: Limits) -> tuple[datetime | None, bool]:
+def window_check(c: Candidate, now: datetime, limits: Limits) -> tuple[datetime | None, str | None]:
     """`(opening, expired)`: when the mailbox's window next opens (None while it is open),
-    and whether the job's own local day is over."""
+    and, when the job's own local day is over, why (None while it is not).
+
+    The window counts as closed from `limits.end_margin` before its end: a claim then could
+    arrive after it.
+    """
+    over = f"expired: its day ({c.local_date}) is over"
     today = local_day(now, c.timezone)
     if c.local_date < today:
-        return None, True
+        return None, over
     window = send_window(today, c.timezone, limits.window_start_hour, limits.window_end_hour)
     if now < window.start:
-        return window.start, False
-    if now < window.end:
-        return None, False
+        return window.start, None
+    closing = window.end - limits.end_margin
+    if now < closing:
+        return None, None
     if c.local_date == today:
-        return None, True
+        if now >= window.end:
+            return None, over
+        minutes = f"{limits.end_margin.total_seconds() / 60:g}"
+        return None, f"expired: its day's window ({c.local_date}) ends within {minutes} minutes"
     tomorrow = today + timedelta(days=1)
     return send_window(
         tomorrow, c.timezone, limits.window_start_hour, limits.window_end_hour
-    ).start, False
+    ).start, None
 
 
 def _minute_start(now: datetime, minutes: int) -> datetime:
@@ -161,14 +190,14 @@ def admit(
         if expired:
             # Its day is over: sending yesterday's mail today would only crowd today's. The
             # miss shows in the day's fill rate, where catching up is decided.
-            decision.refused.append((c, f"expired: its day ({c.local_date}) is over"))
+            decision.refused.append((c, expired))
             continue
         if opening is not None:
             decision.deferred.append((c, opening, "outside the send window"))
             continue
         previous = last.get(c.mailbox_id)
-        if previous is not None and now < previous + limits.min_spacing:
-            decision.deferred.append((c, previous + limits.min_spacing, "mailbox spacing"))
+        if previous is not None and now < previous + limits.spacing:
+            decision.deferred.append((c, previous + limits.spacing, "mailbox spacing"))
             continue
         if not c.reclaimed:
             day = c.local_date.toordinal()

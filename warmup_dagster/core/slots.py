@@ -46,6 +46,44 @@ def epoch_minute(when: datetime) -> int:
     return int(when.timestamp()) // 60
 
 
+# Margins at the rules' edges, in clock time. A claimed job goes out within seconds: a sender
+# run keeps at most 4 x its concurrency claimed ahead of its SMTP sessions, so a job waits at
+# most 4 sessions before its own, and the SMTP timeout (30 s by default) bounds each: from claim
+# to arrival is 150 s at worst. Admission keeps its own margins (`core.admission`); planning's
+# are wider by what a due job may wait to be claimed, so admission seldom has to move a slot.
+#
+# No slot later than this before the window's end: the 3 minutes admission keeps (claim to
+# arrival), plus 2 for a due job to be claimed (a sender run waking, or a new run starting).
+PLAN_END_MARGIN = timedelta(minutes=5)
+# Slots of one mailbox are `WARMUP_SAME_MAILBOX_DELAY_MIN` plus this apart: the 30 s admission
+# adds between claims, plus 30 s for two due jobs being claimed unevenly late.
+PLAN_SPACING_MARGIN = timedelta(minutes=1)
+
+
+def share_ahead(window: Window, since: datetime) -> tuple[timedelta, timedelta]:
+    """`(ahead, length)`: how much of `window` is at or after `since`, and its whole length."""
+    length = max(timedelta(0), window.end - window.start)
+    ahead = window.end - min(max(since, window.start), window.end)
+    return ahead, length
+
+
+def prorate(value: int, window: Window, since: datetime) -> int:
+    """`value` x the share of `window` at or after `since`, rounded down (exact: no float)."""
+    ahead, length = share_ahead(window, since)
+    if length <= timedelta(0):
+        return 0
+    return value * (ahead // timedelta(microseconds=1)) // (length // timedelta(microseconds=1))
+
+
+def with_margins(window: Window, min_gap_s: float, max_gap_s: float) -> tuple[Window, float, float]:
+    """What `place_slots` is given to plan inside the margins: the window up to
+    `PLAN_END_MARGIN` before its end, and gaps of at least the minimum plus
+    `PLAN_SPACING_MARGIN` (the typical maximum never below that)."""
+    end = max(window.start, window.end - PLAN_END_MARGIN)
+    min_gap = min_gap_s + PLAN_SPACING_MARGIN.total_seconds()
+    return Window(window.start, end), min_gap, max(max_gap_s, min_gap)
+
+
 SECOND = 1_000_000  # microseconds
 MINUTE = 60 * SECOND
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -17,17 +17,18 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.pairing import Member
-from warmup_dagster.core.ramp import daily_quota
+from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota
 from warmup_dagster.core.slots import (
     CapLedger,
     local_day,
     place_slots,
     send_window,
+    with_margins,
 )
 from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobStatus, MailboxState
-from warmup_dagster.planning import queries
-from warmup_dagster.planning.model import DayPlan, Kept, Order, Target, ramp_settings
+from warmup_dagster.planning import first_day, queries
+from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
 from warmup_dagster.queue.counting import day_usage
 from warmup_dagster.queue.enqueue import JobWriter, replace_unattempted
@@ -59,7 +60,7 @@ class Shared:
         by_day: dict[date, list[int]],
         rng: random.Random,
     ) -> None:
-        self.variance = settings.daily_variance  # recipients' capacity is their own quota
+        self.settings = settings  # recipients' capacity is their own quota (`first_day`)
         self.rows = {row.id: row for row in queries.pool_members(conn)}
         # Candidates are walked from a moving cursor over one shuffle of the pool.
         self.pool_ids = list(self.rows)
@@ -112,7 +113,7 @@ def plan_mailboxes(
         if replan:  # a day not planned yet has no planned jobs
             replace_unattempted(conn, by_day)
         shared = Shared(conn, settings, now, targets, by_day, rng)
-        plans = _quotas(conn, targets, shared.kept, settings.daily_variance)
+        plans = _quotas(conn, targets, shared.kept, settings)
         order = list(zip(targets, plans, strict=True))
         rng.shuffle(order)  # no mailbox is always first to the free minutes
         # One writer for the whole call: the server stores a part's jobs while the next part
@@ -143,12 +144,18 @@ def _place(
         busy = [due for _, due in shared.kept.get((target.box.id, target.day), [])]
         owed = max(0, plan.quota.value - plan.kept)
         user = target.box.user_id
-        plan.slots = place_slots(
-            owed,
+        # inside the margins, so that latency between claim and arrival crosses no rule
+        window, min_gap, max_gap = with_margins(
             target.window,
-            now + LEAD,
             settings.same_mailbox_delay_min * 60,
             settings.same_mailbox_delay_max * 60,
+        )
+        plan.slots = place_slots(
+            owed,
+            window,
+            now + LEAD,
+            min_gap,
+            max_gap,
             rng,
             busy=busy,
             fits=partial(ledger.fits, user),
@@ -179,8 +186,11 @@ def _targets(
     return targets
 
 
-def _quotas(conn: Connection, targets: list[Target], kept: Kept, variance: float) -> list[DayPlan]:
-    """Each target's quota, with the owner's plan limit shared across the batch.
+def _quotas(
+    conn: Connection, targets: list[Target], kept: Kept, settings: Settings
+) -> list[DayPlan]:
+    """Each target's quota, with the owner's plan limit shared across the batch, and a first
+    day lowered as `first_day` says.
 
     The plan limit holds per user and local date, as the sender enforces it: a user's
     mailboxes in several timezones share one limit for each date.
@@ -201,24 +211,38 @@ def _quotas(conn: Connection, targets: list[Target], kept: Kept, variance: float
         key = (box.user_id, t.day)
         left = remaining[key] + box.plan_limit
         kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
-        quota = daily_quota(
-            box.id,
-            ramp_settings(box, box.weekdays_only),
+        quota_of = partial(
+            _quota_of,
+            box,
+            first_day.ramp(box, t.timezone, settings, box.weekdays_only),
             t.day,
-            active=box.state == MailboxState.ACTIVE,
-            inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
-            throttle=box.throttle,
-            throttle_reason=box.throttle_reason or "",
-            # what the plan allows this mailbox: what is left, plus its own jobs already counted
-            plan_remaining=max(0, left) + kept_queued,
-            variance=variance,
+            settings.daily_variance,
         )
+        # what the plan allows this mailbox: what is left, plus its own jobs already counted
+        quota = quota_of(max(0, left) + kept_queued)
+        quota = first_day.first_day_quota(t, settings, quota, quota_of)
         plan = DayPlan(box.id, box.email, t.day, quota)
         plan.kept = len(jobs)
         plan.sent = sum(1 for status, _ in jobs if status == JobStatus.SENT)
         remaining[key] -= max(0, quota.value - plan.kept)
         plans.append(plan)
     return plans
+
+
+def _quota_of(
+    box: Row, ramp: RampSettings, day: date, variance: float, plan_remaining: int | None
+) -> Quota:
+    return daily_quota(
+        box.id,
+        ramp,
+        day,
+        active=box.state == MailboxState.ACTIVE,
+        inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
+        throttle=box.throttle,
+        throttle_reason=box.throttle_reason or "",
+        plan_remaining=plan_remaining,
+        variance=variance,
+    )
 
 
 def _any_zone(day: date) -> tuple[datetime, datetime]:

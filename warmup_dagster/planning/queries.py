@@ -38,7 +38,7 @@ def batch_mailboxes(conn: Connection, emails: Sequence[str]) -> list[Any]:
         Mailbox.id, Mailbox.user_id, Mailbox.email, Mailbox.domain, Mailbox.timezone,
         Mailbox.state, Mailbox.state_reason, Mailbox.throttle, Mailbox.throttle_reason,
         Mailbox.daily_limit, Mailbox.ramp_start, Mailbox.ramp_step, Mailbox.warmup_start_date,
-        Mailbox.weekdays_only, Plan.daily_send_limit.label("plan_limit"),
+        Mailbox.weekdays_only, Mailbox.created_at, Plan.daily_send_limit.label("plan_limit"),
     ]  # fmt: skip
     rows = []
     for among_emails in among(conn, Mailbox.email, emails):
@@ -64,6 +64,8 @@ def pool_members(conn: Connection) -> list[Any]:
             Mailbox.ramp_start,
             Mailbox.ramp_step,
             Mailbox.warmup_start_date,
+            Mailbox.timezone,
+            Mailbox.created_at,
         ).where(Mailbox.state == MailboxState.ACTIVE)
     ).all()
 

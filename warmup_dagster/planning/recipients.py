@@ -8,8 +8,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
-from warmup_dagster.core.ramp import daily_quota
-from warmup_dagster.planning.model import DayPlan, Order, ramp_settings
+from warmup_dagster.planning import first_day
+from warmup_dagster.planning.model import DayPlan, Order
 
 if TYPE_CHECKING:
     from warmup_dagster.planning.planner import Shared
@@ -33,9 +33,12 @@ def candidates(shared: Shared, senders: set[int], demand: int, day: date) -> dic
         if key not in shared.members:
             r = shared.rows[member_id]
             # capacity: what the mailbox itself sends that day (its quota before day limits)
-            capacity = daily_quota(r.id, ramp_settings(r), day, variance=shared.variance).value
             shared.members[key] = Member(
-                r.id, r.user_id, r.domain, provider_of(r.smtp_host), capacity
+                r.id,
+                r.user_id,
+                r.domain,
+                provider_of(r.smtp_host),
+                first_day.capacity(r, day, shared.settings),
             )
         return shared.members[key]
 

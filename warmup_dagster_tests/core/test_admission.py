@@ -5,7 +5,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warmup_dagster.core.admission import Candidate, Limits, Scope, admit, counter_keys
+from warmup_dagster.core.admission import (
+    END_MARGIN,
+    SPACING_MARGIN,
+    Candidate,
+    Limits,
+    Scope,
+    admit,
+    counter_keys,
+)
+from warmup_dagster.core.slots import send_window
 
 NOW = datetime(2026, 3, 2, 9, 30, 20, tzinfo=UTC)  # a Monday, inside a 06-22 UTC window
 DAY = NOW.date()
@@ -78,12 +87,76 @@ def test_a_job_of_a_day_that_is_over_expires():
 
 
 def test_same_mailbox_spacing():
+    """Claims of one mailbox are the minimum spacing plus `SPACING_MARGIN` apart."""
+    spacing = timedelta(minutes=2) + SPACING_MARGIN
     d = decide([job(1, box=9), job(2, box=9)])
     assert [c.job_id for c in d.admitted] == [1]
-    assert d.deferred == [(job(2, box=9), NOW + timedelta(minutes=2), "mailbox spacing")]
+    assert d.deferred == [(job(2, box=9), NOW + spacing, "mailbox spacing")]
     d = decide([job(3, box=9)], last={9: NOW - timedelta(seconds=30)})
-    assert d.deferred[0][1] == NOW + timedelta(seconds=90)
-    assert decide([job(3, box=9)], last={9: NOW - timedelta(minutes=2)}).admitted
+    assert d.deferred[0][1] == NOW - timedelta(seconds=30) + spacing
+    # exactly the minimum is not enough: arrival jitter would bring the two closer
+    d = decide([job(3, box=9)], last={9: NOW - timedelta(minutes=2)})
+    assert not d.admitted and d.deferred[0][1] == NOW + SPACING_MARGIN
+    assert decide([job(3, box=9)], last={9: NOW - spacing}).admitted
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10 * 60 * 1000), st.integers(1, 600), st.integers(0, 120))
+def test_a_claim_within_min_spacing_plus_margin_is_deferred_to_its_end(
+    since_ms: int, min_spacing_s: int, margin_s: int
+):
+    limits = Limits(
+        100, 5000, 5, 200, timedelta(seconds=min_spacing_s), 6, 22,
+        spacing_margin=timedelta(seconds=margin_s),
+    )  # fmt: skip
+    previous = NOW - timedelta(milliseconds=since_ms)
+    d = decide([job(1, box=9)], limits=limits, last={9: previous})
+    earliest = previous + timedelta(seconds=min_spacing_s + margin_s)
+    if earliest > NOW:
+        assert d.deferred == [(job(1, box=9), earliest, "mailbox spacing")] and not d.admitted
+    else:
+        assert d.admitted == [job(1, box=9)]
+
+
+def test_no_claim_so_close_to_the_windows_end_that_it_would_arrive_after_it():
+    end = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    tomorrow = DAY + timedelta(days=1)
+    assert decide([job(1)], now=end - END_MARGIN - timedelta(microseconds=1)).admitted
+    d = decide([job(1)], now=end - END_MARGIN)
+    assert d.refused == [(job(1), f"expired: its day's window ({DAY}) ends within 3 minutes")]
+    assert not d.taken
+    # a job of the next day waits for that day's opening
+    d = decide([job(1, local_date=tomorrow)], now=end - timedelta(minutes=1))
+    assert d.deferred == [
+        (
+            job(1, local_date=tomorrow),
+            datetime(2026, 3, 3, 6, tzinfo=UTC),
+            "outside the send window",
+        )
+    ]
+    # a reclaimed job too: sent now, it could arrive after the window
+    assert decide([job(1, reclaimed=True)], now=end - timedelta(seconds=1)).refused
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+    st.integers(-30 * 60, 30 * 60),
+    st.integers(0, 30 * 60),
+)
+def test_only_claims_a_margin_before_the_windows_end_are_admitted(
+    zone: str, before_end_s: int, margin_s: int
+):
+    limits = Limits(
+        100, 5000, 5, 200, timedelta(minutes=2), 6, 22, end_margin=timedelta(seconds=margin_s)
+    )
+    window = send_window(DAY, zone, 6, 22)
+    now = window.end - timedelta(seconds=before_end_s)
+    d = decide([job(1, timezone=zone)], now=now, limits=limits)
+    if now < window.end - limits.end_margin:
+        assert d.admitted
+    else:
+        assert not d.admitted and d.refused and d.refused[0][1].startswith("expired: ")
 
 
 def test_user_minute_and_hour_caps_defer_to_the_next_period():

@@ -12,14 +12,20 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from warmup_dagster.core.admission import END_MARGIN, SPACING_MARGIN
 from warmup_dagster.core.slots import (
+    PLAN_END_MARGIN,
+    PLAN_SPACING_MARGIN,
     CapLedger,
     Window,
     epoch_minute,
     local_day,
     place_slots,
+    prorate,
     send_window,
+    share_ahead,
     target_offsets,
+    with_margins,
 )
 
 PROPERTY = settings(max_examples=100, deadline=None)
@@ -278,6 +284,92 @@ def test_place_slots_nothing_when_window_already_over():
     window = send_window(date(2026, 3, 2), "UTC", 8, 10)
     assert place_slots(5, window, window.end, 60, 600, random.Random(1)) == []
     assert place_slots(0, window, window.start, 60, 600, random.Random(1)) == []
+
+
+# --- margins ---------------------------------------------------------------------------------
+
+
+def test_planning_keeps_wider_margins_than_admission():
+    """A slot claimed late still leaves admission its margins: planning's are the wider."""
+    assert PLAN_END_MARGIN > END_MARGIN >= timedelta(seconds=150)  # 4 sessions + its own, 30 s
+    assert PLAN_SPACING_MARGIN > SPACING_MARGIN >= timedelta(seconds=30)  # one SMTP timeout
+
+
+@PROPERTY
+@given(placements())
+def test_slots_planned_with_margins_keep_clear_of_the_end_and_of_each_other(p: dict):
+    window, spacing = p["window"], p["min_gap_s"] + PLAN_SPACING_MARGIN.total_seconds()
+    p["window"], p["min_gap_s"], p["max_gap_s"] = with_margins(
+        window, p["min_gap_s"], p["max_gap_s"]
+    )
+    slots = place_slots(**p)
+    assert all(
+        max(window.start, p["not_before"]) <= s < window.end - PLAN_END_MARGIN for s in slots
+    )
+    assert all(g >= spacing - TOL for g in gaps(slots))
+    assert all(abs((s - b).total_seconds()) >= spacing - TOL for s in slots for b in p["busy"])
+
+
+def test_margins_widen_the_gap_and_shorten_the_window():
+    window = send_window(date(2026, 3, 2), "UTC", 6, 22)
+    inner, min_gap, max_gap = with_margins(window, 120, 600)
+    assert inner == Window(window.start, datetime(2026, 3, 2, 21, 55, tzinfo=UTC))
+    assert (min_gap, max_gap) == (180, 600)
+    # a typical maximum below the widened minimum is raised to it, never left below
+    assert with_margins(window, 120, 150)[1:] == (180, 180)
+    # a window shorter than the margin has no room left, never a negative span
+    short = Window(window.start, window.start + timedelta(minutes=2))
+    assert with_margins(short, 60, 60)[0].seconds == 0
+    assert (
+        place_slots(3, with_margins(short, 60, 60)[0], short.start, 120, 120, random.Random(1))
+        == []
+    )
+
+
+def test_a_dense_day_with_margins_ends_before_the_margin():
+    """A day as dense as the default spacing allows still ends `PLAN_END_MARGIN` early."""
+    window = send_window(date(2026, 3, 2), "America/New_York", 6, 22)
+    inner, min_gap, max_gap = with_margins(window, 120, 600)
+    for seed in range(5):
+        slots = place_slots(300, inner, inner.start, min_gap, max_gap, random.Random(seed))
+        assert len(slots) == 300
+        assert max(slots) < window.end - PLAN_END_MARGIN
+        assert min(gaps(slots)) >= 180 - TOL
+
+
+# --- prorating -------------------------------------------------------------------------------
+
+
+def test_prorate_examples():
+    window = send_window(date(2026, 3, 2), "Europe/Berlin", 6, 22)  # 05:00-21:00 UTC
+    at = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # 20:00 in Berlin: 2 of 16 hours left
+    assert share_ahead(window, at) == (timedelta(hours=2), timedelta(hours=16))
+    assert prorate(16, window, at) == 2
+    assert prorate(10, window, at) == 1  # 1.25, rounded down
+    assert prorate(7, window, at) == 0
+    assert prorate(10, window, window.start - timedelta(hours=3)) == 10  # before it opened
+    assert prorate(10, window, window.end + timedelta(minutes=1)) == 0  # after it closed
+    assert prorate(10, Window(window.start, window.start), window.start) == 0
+
+
+@PROPERTY
+@given(
+    st.integers(min_value=0, max_value=500),
+    st.sampled_from(ZONES),
+    days,
+    st.integers(min_value=-2 * 3_600, max_value=26 * 3_600),
+    st.integers(min_value=0, max_value=3_600),
+)
+def test_prorate_is_the_share_ahead_rounded_down_and_never_grows_later(
+    value: int, zone: str, day: date, offset: int, later: int
+):
+    window = send_window(day, zone, 6, 22)
+    at = window.start + timedelta(seconds=offset)
+    ahead, length = share_ahead(window, at)
+    got = prorate(value, window, at)
+    assert 0 <= got <= value
+    assert got - 1e-9 <= value * ahead / length < got + 1 + 1e-9
+    assert prorate(value, window, at + timedelta(seconds=later)) <= got
 
 
 # --- CapLedger -----------------------------------------------------------------------------

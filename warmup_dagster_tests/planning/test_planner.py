@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from warmup_dagster.core.content import is_warmup_message_id, job_message_id, token_key
+from warmup_dagster.core.slots import PLAN_END_MARGIN, PLAN_SPACING_MARGIN, send_window
 from warmup_dagster.db.models import (
     DailyQuota,
     JobKind,
@@ -62,12 +63,17 @@ def test_plan_writes_each_quota_inside_windows_with_valid_pairs(engine, pool, pl
         assert is_warmup_message_id(key, message_id)
     derived = {job_message_id(key, j.id, j.content_seed, "x.test") for j in jobs}
     assert len(derived) == len(jobs)
-    # spacing: consecutive sends of one mailbox at least WARMUP_SAME_MAILBOX_DELAY_MIN apart
+    # margins: consecutive sends of one mailbox at least WARMUP_SAME_MAILBOX_DELAY_MIN plus the
+    # spacing margin apart, and none later than the end margin before its window's end
     by_box = {}
     for job in jobs:
         by_box.setdefault(job.mailbox_id, []).append(job.scheduled_at)
+        box = boxes[job.mailbox_id]
+        window = send_window(job.local_date, box.timezone, 6, 22)
+        assert window.start <= job.scheduled_at < window.end - PLAN_END_MARGIN
+    spacing = timedelta(minutes=2) + PLAN_SPACING_MARGIN
     for times in by_box.values():
-        assert all(b - a >= timedelta(minutes=2) for a, b in itertools.pairwise(times))
+        assert all(b - a >= spacing for a, b in itertools.pairwise(times))
     with Session(engine) as s:
         rows = s.scalars(select(DailyQuota)).all()
     assert {(r.mailbox_id, r.local_date): r.planned for r in rows} == {
