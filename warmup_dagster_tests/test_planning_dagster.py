@@ -97,14 +97,19 @@ def test_send_plan_materializes_one_partition_with_metadata(instance, resources,
     assert _jobs_by_sender(engine) == {pool[5]: metadata["jobs_written"]}
 
 
-def test_send_plan_range_run_plans_every_mailbox_in_one_run(instance, resources, engine, pool):  # noqa: F811
-    instance.add_dynamic_partitions("mailboxes", pool)
-    result = dg.materialize(
+def _range_run(instance, resources, keys):
+    """One run over the partitions `keys` (consecutive), as the daily pass launches them."""
+    instance.add_dynamic_partitions("mailboxes", keys)
+    return dg.materialize(
         [send_plan],
         resources=resources,
         instance=instance,
-        tags={RANGE_START_TAG: pool[0], RANGE_END_TAG: pool[9]},
+        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
     )
+
+
+def test_send_plan_range_run_plans_every_mailbox_in_one_run(instance, resources, engine, pool):  # noqa: F811
+    result = _range_run(instance, resources, pool[:10])
     assert result.success
     events = result.get_asset_materialization_events()
     assert sorted(e.materialization.partition for e in events) == sorted(pool[:10])
@@ -126,13 +131,7 @@ def test_a_big_range_run_gives_each_partition_the_run_totals(
     monkeypatch,
 ):
     monkeypatch.setattr(send_plan_module, "PER_PARTITION_METADATA", 5)
-    instance.add_dynamic_partitions("mailboxes", pool)
-    result = dg.materialize(
-        [send_plan],
-        resources=resources,
-        instance=instance,
-        tags={RANGE_START_TAG: pool[0], RANGE_END_TAG: pool[9]},
-    )
+    result = _range_run(instance, resources, pool[:10])
     events = result.get_asset_materialization_events()
     assert len(events) == 10
     metadata = [{k: v.value for k, v in e.materialization.metadata.items()} for e in events]
