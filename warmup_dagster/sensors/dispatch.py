@@ -11,7 +11,8 @@ from warmup_dagster.sensors.timing import real_interval_seconds
 from warmup_dagster.settings import load_settings
 
 # Read at load time: a sensor's interval is part of its definition. The setting is clock time.
-INTERVAL_S = real_interval_seconds(load_settings().scheduler_interval_ms / 1000)
+_SETTINGS = load_settings()
+INTERVAL_S = real_interval_seconds(_SETTINGS.scheduler_interval_ms / 1000, _SETTINGS.clock_speed)
 SENSOR_NAME = "dispatch_sensor"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
