@@ -32,6 +32,7 @@ from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.settings import load_settings
+from warmup_dagster.testing.deployment import dagster_env
 
 SECRET = "benchmark-secret-key-0123456789"
 # 00:00 UTC on a Wednesday, the daily pass's time; mailboxes started warming 30 days ago.
@@ -101,8 +102,8 @@ def _run_one(args: tuple[str, dict[str, str], dict]) -> float:
 
 
 def _sync_partitions(instance, url: str, size: int) -> None:
-    """The partition sync sensor's first tick over every mailbox, then its requests applied as
-    the daemon applies them; both timed (the evaluation must stay under the sensor timeout)."""
+    """The partition sync sensor's first tick over every mailbox, timed: it adds the partitions
+    itself and must stay under the sensor timeout (60 s)."""
     import dagster as dg
 
     from warmup_dagster.resources import WarmupDatabase
@@ -112,13 +113,9 @@ def _sync_partitions(instance, url: str, size: int) -> None:
     resources = {"warmup_db": WarmupDatabase(database_url=url)}
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = mailbox_partitions_sensor(context)
-    evaluated = time.perf_counter() - started
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    applied = time.perf_counter() - started - evaluated
     print(
-        f"{size:,} mailboxes: partition sync sensor evaluated in {evaluated:.1f} s "
-        f"({len(result.dynamic_partitions_requests)} add requests); applying them {applied:.1f} s"
+        f"{size:,} mailboxes: the partition sync sensor added them in"
+        f" {time.perf_counter() - started:.1f} s and asked for {len(result.run_requests)} runs"
     )
 
 
@@ -139,9 +136,10 @@ def _dagster_time(url: str, dagster_url: str, emails: list[str], parallel: int, 
             "WARMUP_DATABASE_URL": url,
             "WARMUP_SECRET_KEY": SECRET,
             "WARMUP_CLOCK_START": START.isoformat(),
-            "DAGSTER_EVENT_BATCH_SIZE": os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "1000"),
         }
     )
+    for name, value in dagster_env().items():  # what a deployment runs with
+        os.environ.setdefault(name, value)
     started = time.perf_counter()
     instance = dg.DagsterInstance.from_config(home)
     _sync_partitions(instance, url, len(emails))

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.demo/dagster_home}
+# The Dagster settings every deployment runs with.
+set -a; . deploy/dagster.env; set +a
 # Demo-only key for the demo's fake passwords; a deployment sets its own secret.
-export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-1000}
 export WARMUP_SECRET_KEY=${WARMUP_SECRET_KEY:-demo-only-secret-key-not-for-production}
 # The demo's clock runs 12 times faster from 06:00 UTC today, so a day of warmup mail plays
 # out in about 80 minutes (WARMUP_CLOCK_SPEED=1 for real time). The microseconds make every

@@ -3,6 +3,7 @@ mailboxes and sends their mail to an SMTP server through its own sensor ticks an
 with no manual step."""
 
 import io
+from collections import Counter
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -90,6 +91,18 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     assert all(run.tags.get("warmup/role") == "sender" for run in senders)
     assert all(run.tags.get("dagster/sensor_name") == "dispatch_sensor" for run in senders)
     assert any(run.status == dg.DagsterRunStatus.SUCCESS for run in senders)
+    # The new mailboxes' range run: one planned event for the range (deploy/dagster.env), one
+    # materialization per mailbox.
+    (new,) = [run for run in runs if run.tags.get("dagster/run_key", "").startswith("new-")]
+    kinds = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    events = Counter(e.dagster_event_type for e in instance.all_logs(new.run_id, of_type=kinds))
+    assert events == {
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 1,
+        dg.DagsterEventType.ASSET_MATERIALIZATION: len(rows),
+    }
     failed = [
         (run.job_name, [e.message for e in instance.all_logs(run.run_id) if e.level >= 40])
         for run in runs

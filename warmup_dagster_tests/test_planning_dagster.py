@@ -48,12 +48,11 @@ def _jobs_by_sender(engine) -> dict[str, int]:
 def _sync(instance, resources) -> dg.SensorResult:
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = mailbox_partitions_sensor(context)
+    # It adds new partitions itself; removals are requests, applied here as the daemon does.
     for request in result.dynamic_partitions_requests:
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        else:
-            for key in request.partition_keys:
-                instance.delete_dynamic_partition(request.partitions_def_name, key)
+        assert isinstance(request, dg.DeleteDynamicPartitionsRequest)
+        for key in request.partition_keys:
+            instance.delete_dynamic_partition(request.partitions_def_name, key)
     return result
 
 

@@ -28,6 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 DAEMON = Path(sys.executable).parent / "dagster-daemon"
 
 
+def dagster_env() -> dict[str, str]:
+    """The Dagster settings of `deploy/dagster.env`, which every deployment runs with."""
+    lines = (REPO / "deploy" / "dagster.env").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 class DagsterDeployment:
     """Start with `with DagsterDeployment(home, storage_url, env) as d:`; stops on exit.
 
@@ -49,7 +56,7 @@ class DagsterDeployment:
         stopped_sensors: tuple[str, ...] = (),
     ) -> None:
         self.home = home
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(home)}
+        self.env = {**dagster_env(), **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
         config = yaml.safe_load((REPO / "dagster.yaml").read_text())
         if sender_limit is not None:
