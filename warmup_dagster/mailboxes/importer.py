@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.crypto import Cipher
-from warmup_dagster.db.dialect import upsert
+from warmup_dagster.db.dialect import refresh_statistics, upsert
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
 from warmup_dagster.mailboxes.plans import check_limits, resolve_plans
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
@@ -112,6 +112,8 @@ def import_mailboxes(
             return summary
         user_ids = _write_users(session, rows, users, user_plan, clock.now())
         _write_mailboxes(session, rows, user_ids, cipher, clock.now(), default_timezone, progress)
+    # Committed: planning and the claims join these rows, and must know how many there are.
+    refresh_statistics(engine, [User.__tablename__, Mailbox.__tablename__], len(rows))
     return summary
 
 

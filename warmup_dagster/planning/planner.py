@@ -25,8 +25,8 @@ from warmup_dagster.core.slots import (
     send_window,
     with_margins,
 )
-from warmup_dagster.db.dialect import exclusive
-from warmup_dagster.db.models import JobStatus, MailboxState
+from warmup_dagster.db.dialect import exclusive, refresh_statistics
+from warmup_dagster.db.models import DailyQuota, JobStatus, MailboxState, WarmupJob
 from warmup_dagster.planning import first_day, queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
@@ -125,6 +125,8 @@ def plan_mailboxes(
                 pair_recipients(part, shared, rng)
                 _write(jobs, part, shared.rows, rng)
         queries.replace_daily_quotas(conn, [_outcome(plan, now) for plan in plans])
+    # Committed: the claims that start now must plan their queries knowing these jobs.
+    refresh_statistics(engine, [WarmupJob.__tablename__, DailyQuota.__tablename__], jobs.written)
     return plans
 
 

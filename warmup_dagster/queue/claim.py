@@ -25,7 +25,7 @@ from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
 from warmup_dagster.queue.caps import last_claimed, limits_from, plan_limits, quotas
 from warmup_dagster.queue.counters import bump_counters, read_counters
-from warmup_dagster.queue.due import claimable, due_jobs, expired
+from warmup_dagster.queue.due import due_jobs, earliest_due, expired
 from warmup_dagster.queue.log import log_row, write_log
 from warmup_dagster.queue.states import IN_FLIGHT
 from warmup_dagster.settings import Settings
@@ -88,13 +88,7 @@ def claim(
             conn.execute(due_jobs().where(*expired(now)).limit(limit).with_for_update(**lock))
         )
         if len(rows) < limit:
-            rows += conn.execute(
-                due_jobs()
-                .where(*claimable(now))
-                .order_by(WarmupJob.due_at)
-                .limit(limit - len(rows))
-                .with_for_update(**lock)
-            )
+            rows += earliest_due(conn, now, limit - len(rows))
         result = Claim(candidates=len(rows))
         if not rows:
             return result

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, Row
 
 from warmup_dagster.db.models import Mailbox, MailboxState, WarmupJob
 from warmup_dagster.queue.states import CLAIMABLE, IN_FLIGHT
@@ -22,6 +22,7 @@ def due_jobs() -> Any:
             WarmupJob.user_id,
             WarmupJob.local_date,
             WarmupJob.status,
+            WarmupJob.due_at,
             WarmupJob.attempts,
             WarmupJob.picked_at,
             WarmupJob.worker_id,
@@ -52,6 +53,26 @@ def claimable(now: datetime) -> tuple[Any, ...]:
     return (WarmupJob.status.in_(CLAIMABLE), WarmupJob.due_at <= now)
 
 
+def earliest_due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
+    """The `limit` claimable jobs that came due first, locked `FOR UPDATE SKIP LOCKED`.
+
+    One ordered index read per claimable status, as in `next_due`: one read over both statuses
+    joins and sorts every due job, which grows with a backlog and with statistics that missed
+    the day's jobs. Up to `limit` jobs of each status are locked; the claim's transaction ends
+    the locks of those past the first `limit`, which the next claim takes.
+    """
+    rows: list[Row[Any]] = []
+    for status in CLAIMABLE:
+        rows += conn.execute(
+            due_jobs()
+            .where(WarmupJob.status == status, WarmupJob.due_at <= now)
+            .order_by(WarmupJob.due_at)
+            .limit(limit)
+            .with_for_update(of=WarmupJob, skip_locked=True)
+        )
+    return sorted(rows, key=lambda r: r.due_at)[:limit]
+
+
 def expired(now: datetime) -> tuple[Any, ...]:
     """In flight past its lease: the run that claimed it died or lost the database."""
     return (WarmupJob.status == IN_FLIGHT, WarmupJob.lease_expires_at < now)
@@ -72,12 +93,22 @@ def due_count(engine: Engine, now: datetime, cap: int) -> int:
 
 
 def next_due(engine: Engine) -> datetime | None:
-    """When the earliest claimable job of an active mailbox comes due."""
+    """When the earliest claimable job of an active mailbox comes due.
+
+    One ordered index probe per claimable status, not one query over all of them: PostgreSQL
+    cannot read `(status, due_at)` in due order across several statuses, so with statistics
+    that missed the day's new jobs it joined and sorted every one of them (0.4 s for 190,000;
+    seconds at a million). With one status the index gives the order, whatever the estimates.
+    """
     with engine.connect() as conn:
-        return conn.scalar(
-            select(WarmupJob.due_at)
-            .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
-            .where(WarmupJob.status.in_(CLAIMABLE), Mailbox.state == MailboxState.ACTIVE)
-            .order_by(WarmupJob.due_at)
-            .limit(1)
-        )
+        firsts = [
+            conn.scalar(
+                select(WarmupJob.due_at)
+                .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+                .where(WarmupJob.status == status, Mailbox.state == MailboxState.ACTIVE)
+                .order_by(WarmupJob.due_at)
+                .limit(1)
+            )
+            for status in CLAIMABLE
+        ]
+    return min((first for first in firsts if first is not None), default=None)

@@ -181,8 +181,8 @@ class JobWriter:
             self.in_flight.popleft().result()  # raises what the COPY raised
 
     def _finish(self) -> None:
-        """Every job is written (still inside the caller's transaction): the one place a bulk
-        write ends, where what should follow one (refreshing planner statistics) belongs."""
+        """Every job is written (still inside the caller's transaction). The caller refreshes
+        the planner's statistics after it commits (`db.dialect.refresh_statistics`)."""
         self._flush()
         while self.in_flight:
             self.in_flight.popleft().result()
