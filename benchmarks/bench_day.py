@@ -160,12 +160,24 @@ def run_day(args: argparse.Namespace) -> list[str]:
         end = day_end(args.timezones, settings)
         with FaultySmtpServer(clock=clock) as smtp, tempfile.TemporaryDirectory() as home:
             csv_text = pool_csv(args, smtp.port)
-            import_mailboxes(engine, io.StringIO(csv_text), cipher=Cipher(SECRET), clock=clock)
-            imported = clock.now()
-            # The clock follows wall time: the day's end comes on time however loaded the machine.
-            timeout = (end - imported).total_seconds() / args.speed + 60
             with DagsterDeployment(Path(home), dg_url, env) as deployment:
-                deployment.wait_for(lambda: clock.now() >= end, timeout, "the day's last window")
+                # Imported into a running deployment, as an operator would.
+                deployment.wait_for_tick("mailbox_partitions_sensor", 120)
+                import_mailboxes(engine, io.StringIO(csv_text), cipher=Cipher(SECRET), clock=clock)
+                imported = clock.now()
+                # The clock follows wall time: the day's end comes on time however loaded the
+                # machine.
+                timeout = (end - imported).total_seconds() / args.speed + 60
+                deployment.wait_for(
+                    lambda: planned_mailboxes(engine) == args.mailboxes,
+                    600,
+                    "every mailbox planned",
+                )
+                all_planned = clock.now()
+                if not args.plan_only:
+                    deployment.wait_for(
+                        lambda: clock.now() >= end, timeout, "the day's last window"
+                    )
                 stopped = clock.now()
                 deployment.drain(SENSORS, 600)
                 drained = (clock.now() - stopped).total_seconds() / args.speed
@@ -175,7 +187,7 @@ def run_day(args: argparse.Namespace) -> list[str]:
                 for r in smtp.received
             ]
         view, first_job = project_view(engine)
-        lines = audit(arrivals, read_plan(engine, settings), settings)
+        lines = [] if args.plan_only else audit(arrivals, read_plan(engine, settings), settings)
         engine.dispose()
     lines.insert(
         0,
@@ -190,7 +202,17 @@ def run_day(args: argparse.Namespace) -> list[str]:
         lines.append(
             f"import to the first planned job: {wait:.0f} clock s = {wait / args.speed:.1f} real s"
         )
+    wait = (all_planned - imported).total_seconds()
+    lines.append(
+        f"import to every mailbox planned: {wait:.0f} clock s = {wait / args.speed:.1f} real s"
+    )
     return [*lines, runs, view]
+
+
+def planned_mailboxes(engine: Engine) -> int:
+    """How many mailboxes have a plan (a `daily_quotas` row) for some day."""
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count(func.distinct(DailyQuota.mailbox_id)))) or 0
 
 
 def _timezone(name: str) -> str:
@@ -218,6 +240,9 @@ def main() -> None:
     parser.add_argument("--daily-limit", type=_positive(int), default=10, help="and ramp_start")
     parser.add_argument("--speed", type=_positive(float), default=60.0, help="WARMUP_CLOCK_SPEED")
     parser.add_argument("--timezones", type=_timezone, nargs="+", default=TIMEZONES)
+    parser.add_argument(
+        "--plan-only", action="store_true", help="stop once every mailbox is planned; no audit"
+    )
     args = parser.parse_args()
     # Stopped from outside (a timeout): unwind, so the daemon and the server are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -226,7 +251,7 @@ def main() -> None:
     print(
         f"command: python -m benchmarks.bench_day --mailboxes {args.mailboxes} --per-owner"
         f" {args.per_owner} --daily-limit {args.daily_limit} --speed {args.speed:g}"
-        f" --timezones {' '.join(args.timezones)}"
+        f" --timezones {' '.join(args.timezones)}{' --plan-only' if args.plan_only else ''}"
     )
     for line in run_day(args):
         print(line, flush=True)

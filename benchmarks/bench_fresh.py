@@ -4,12 +4,13 @@
 
 What a new day looks like to the query planner. A scratch database with autovacuum off on
 every table; a small pool (48 mailboxes) imported, planned, its day sent (set SENT) and
-analysed, as autovacuum would leave a quiet deployment after its day; then `--mailboxes` more imported into it and their day planned on a
-clock at `--speed` from 06:00 UTC on a fixed Monday (every window open, `daily_limit` due
-that day). Right after the plan, with nothing else run in between:
+analysed, as autovacuum would leave a quiet deployment after its day; then `--mailboxes`
+more imported into it and their day planned on a clock at `--speed` from 06:00 UTC on a fixed
+Monday (every window open, `daily_limit` due that day). Right after the plan, with nothing
+else run in between:
 
-1. the planner's estimate of the due jobs against their true number (EXPLAIN of the claim's
-   query), and how long `next_due`, `due_count` and a claim of 200 take;
+1. the planner's estimate of the jobs due within the hour against their true number (EXPLAIN
+   ANALYZE), and how long `next_due`, `due_count` and a claim of 200 take;
 2. one sender run (in process, real SMTP to a loopback server) for `--send-seconds` real
    seconds: messages sent per second against the rate the plan needs.
 

@@ -78,6 +78,11 @@ class DagsterDeployment:
             capture_output=True,
         )
 
+    def wait_for_tick(self, sensor: str, timeout: float) -> None:
+        """Wait until the daemon has evaluated `sensor` once: the deployment is up."""
+        line = f"Checking for new runs for sensor: {sensor}"
+        self.wait_for(lambda: line in self.log_path.read_text(errors="replace"), timeout, line)
+
     def drain(self, sensors: tuple[str, ...], timeout: float) -> None:
         """Stop `sensors`, then wait until no run is queued or in progress."""
         for name in sensors:
