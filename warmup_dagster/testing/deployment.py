@@ -9,6 +9,7 @@ package, not in it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -118,11 +119,12 @@ class DagsterDeployment:
             return
         # The daemon's group includes its code server; runs are their own processes.
         os.killpg(self._process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        # A code server may ignore SIGTERM and outlive the daemon: nothing of the group stays.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+        self._process.wait()
 
     def instance(self) -> dg.DagsterInstance:
         os.environ["WARMUP_DAGSTER_POSTGRES_URL"] = self.env["WARMUP_DAGSTER_POSTGRES_URL"]
