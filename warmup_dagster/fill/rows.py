@@ -1,0 +1,176 @@
+"""Loading one local day's rows into pandas frames: the only I/O of a day's figures.
+
+Every query selects by the day (`local_date`, indexed on each table) or by the span of that
+day's claims (`send_log.created_at`, indexed), never the whole history: at a million sends a
+day it is one pass over the day's rows. What counts as a send is the queue's definition
+(`queue.counting.counted`), evaluated in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import String, and_, select, type_coerce
+from sqlalchemy.engine import Connection, Engine
+
+from warmup_dagster.db.models import (
+    DailyQuota,
+    JobStatus,
+    Mailbox,
+    Plan,
+    SendLog,
+    User,
+    WarmupJob,
+)
+from warmup_dagster.queue.counting import counted
+
+# Attempts of other local days are found by when their outcome was written, which follows the
+# claim by seconds; an abandoned attempt is closed when another claim takes its job over, a
+# lease later. One that was closed later than this after its claim is not counted against the
+# rate caps of this day's span (the counter audit, `queue.audit`, still sees it).
+OTHER_DAYS_SLACK = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DayRows:
+    """One local day's rows (frames indexed from 0 unless said otherwise).
+
+    - `mailboxes` (indexed by mailbox id): `email`, `user_id`, `user` (the owner's name),
+      `timezone`,
+      `daily_limit`, `plan_limit` (the owner plan's sends a day); every mailbox of the pool;
+    - `quotas` (indexed by mailbox id): the day's `daily_quotas` rows;
+    - `log`: the day's `send_log` rows: `job`, `mailbox`, `user` (ids), `kind`, `status`
+      (names), `late`, `counts` (a send that counts), `at` (the claim; the outcome's time for
+      rows from before claims were logged);
+    - `jobs`: the day's jobs: `job`, `mailbox`, `kind`, `status`, `scheduled_at`, `picked_at`;
+    - `failed`: the day's failed jobs: `mailbox`, `smtp_code`, `error`;
+    - `other_attempts`: attempts of other local days claimed in the hours of this day's claims
+      (`user` id, `at`), which share its rate caps.
+    """
+
+    day: date
+    mailboxes: pd.DataFrame
+    quotas: pd.DataFrame
+    log: pd.DataFrame
+    jobs: pd.DataFrame
+    failed: pd.DataFrame
+    other_attempts: pd.DataFrame
+
+
+def _frame(conn: Connection, query: Any, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(conn.execute(query).all(), columns=columns)
+
+
+def _times(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _name(column: Any) -> Any:
+    """An enum column as its stored name: no enum object per row."""
+    return type_coerce(column, String)
+
+
+def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
+    """Read local date `day`'s rows (see `DayRows`)."""
+    with engine.connect() as conn:
+        mailboxes = _frame(
+            conn,
+            select(
+                Mailbox.id,
+                Mailbox.email,
+                Mailbox.user_id,
+                User.name,
+                Mailbox.timezone,
+                Mailbox.daily_limit,
+                Plan.daily_send_limit,
+            )
+            .join(User, User.id == Mailbox.user_id)
+            .join(Plan, Plan.id == User.plan_id),
+            ["mailbox", "email", "user_id", "user", "timezone", "daily_limit", "plan_limit"],
+        ).set_index("mailbox")
+        mailboxes["timezone"] = mailboxes["timezone"].fillna(default_timezone)
+        q = DailyQuota
+        quotas = _frame(
+            conn,
+            select(q.mailbox_id, q.quota, q.kept, q.planned, q.shortfall, q.reason).where(
+                q.local_date == day
+            ),
+            ["mailbox", "quota", "kept", "planned", "shortfall", "reason"],
+        ).set_index("mailbox")
+        log = _times(
+            _frame(
+                conn,
+                select(
+                    SendLog.job_id,
+                    SendLog.mailbox_id,
+                    SendLog.user_id,
+                    _name(SendLog.kind),
+                    _name(SendLog.status),
+                    SendLog.late,
+                    and_(*counted()),
+                    SendLog.claimed_at,
+                    SendLog.created_at,
+                ).where(SendLog.local_date == day),
+                ["job", "mailbox", "user", "kind", "status", "late", "counts", "at", "written"],
+            ),
+            "at",
+            "written",
+        )
+        log["late"] = log["late"].astype(bool)
+        log["counts"] = log["counts"].astype(bool)
+        log["at"] = log["at"].fillna(log["written"])
+        log = log.drop(columns="written")
+        jobs = _times(
+            _frame(
+                conn,
+                select(
+                    WarmupJob.id,
+                    WarmupJob.mailbox_id,
+                    _name(WarmupJob.kind),
+                    _name(WarmupJob.status),
+                    WarmupJob.scheduled_at,
+                    WarmupJob.picked_at,
+                ).where(WarmupJob.local_date == day),
+                ["job", "mailbox", "kind", "status", "scheduled_at", "picked_at"],
+            ),
+            "scheduled_at",
+            "picked_at",
+        )
+        failed = _frame(
+            conn,
+            select(WarmupJob.mailbox_id, WarmupJob.smtp_code, WarmupJob.error).where(
+                WarmupJob.local_date == day, WarmupJob.status == JobStatus.FAILED
+            ),
+            ["mailbox", "smtp_code", "error"],
+        )
+        others = _other_attempts(conn, day, log)
+    return DayRows(day, mailboxes, quotas, log, jobs, failed, others)
+
+
+def claim_span(log: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The whole clock hours in which the day's attempts were claimed, `[first, end)`."""
+    if log.empty:
+        return None
+    return log["at"].min().floor("h"), log["at"].max().floor("h") + pd.Timedelta(hours=1)
+
+
+def _other_attempts(conn: Connection, day: date, log: pd.DataFrame) -> pd.DataFrame:
+    span = claim_span(log)
+    columns = ["user", "at"]
+    if span is None:
+        return pd.DataFrame(columns=columns)
+    lo, hi = (t.to_pydatetime() for t in span)
+    query = select(SendLog.user_id, SendLog.claimed_at).where(
+        SendLog.created_at >= lo,
+        SendLog.created_at < hi + OTHER_DAYS_SLACK,
+        SendLog.claimed_at >= lo,
+        SendLog.claimed_at < hi,
+        SendLog.late.is_(False),
+        (SendLog.local_date != day) | SendLog.local_date.is_(None),
+    )
+    return _times(_frame(conn, query, columns), "at")
