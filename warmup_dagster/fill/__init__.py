@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from warmup_dagster.db.models import Mailbox
@@ -44,4 +44,4 @@ def mismatches(engine: Engine, day: Day) -> list[Mismatch] | None:
 def timezones(engine: Engine, default: str) -> set[str]:
     """The pool's timezones (a mailbox without one has `default`)."""
     with engine.connect() as conn:
-        return {tz or default for (tz,) in conn.execute(select(distinct(Mailbox.timezone)))}
+        return {tz or default for (tz,) in conn.execute(select(Mailbox.timezone).distinct())}
