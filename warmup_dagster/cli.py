@@ -221,7 +221,7 @@ def _change_state(app: App, email: str, state: MailboxState, reason: str | None)
 def _echo_table(header: Sequence[str], rows: Sequence[Sequence[object]], as_csv: bool) -> None:
     """Rows as CSV on stdout, or as columns for a terminal."""
     if as_csv:
-        writer = csv.writer(click.get_text_stream("stdout"), lineterminator="\n")
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
         return

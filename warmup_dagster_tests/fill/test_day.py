@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster import fill
 from warmup_dagster.core.admission import Scope
-from warmup_dagster.db.models import JobStatus, Mailbox, Plan, SendCounter
+from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, Plan, SendCounter
 from warmup_dagster.fill.checks import evaluate
 from warmup_dagster.fill.day import failure_reason
 from warmup_dagster_tests.factories import add_job, log_send
@@ -170,3 +170,23 @@ PLAN_USED = "not sent: the owner's plan allows 3 sends on 2026-03-02, all used"
 )
 def test_failures_are_grouped_by_reason(code, error, reason):
     assert failure_reason(code, error) == reason
+
+
+def test_replies_held_jobs_and_late_outcomes_are_counted_per_mailbox(engine, sent_day):
+    ten = DAY.replace(hour=10)
+    with Session(engine) as session, session.begin():
+        box = session.get_one(Mailbox, sent_day.ids[BOXES[1]])
+        reply = add_job(session, box, box, ten, JobStatus.SENT, kind=JobKind.REPLY)
+        log_send(session, reply, ten)
+        # a duplicate: the outcome of an attempt whose lease had run out, logged late
+        late = log_send(session, reply, ten + timedelta(minutes=20))
+        late.late = True
+        # a paused mailbox's job, put back and waiting for its resume
+        add_job(session, box, box, ten, JobStatus.PENDING)
+    day = load(engine, sent_day)
+    row = day.mailboxes.loc[BOXES[1]]
+    assert (row["sent"], row["replied"], row["held"], row["late"]) == (2, 1, 1, 1)
+    assert row["fill"] == 1.0  # replies use no quota
+    figures = day.figures
+    assert (figures["emails_sent"], figures["replied"], figures["held"]) == (5, 1, 1)
+    assert (figures["late_outcomes"], figures["sent_twice"]) == (1, 1)
