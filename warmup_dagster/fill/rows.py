@@ -13,8 +13,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, and_, select, type_coerce
+from sqlalchemy import and_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.types import NullType
 
 from warmup_dagster.db.models import (
     DailyQuota,
@@ -61,18 +62,25 @@ class DayRows:
 
 
 def _frame(conn: Connection, query: Any, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(conn.execute(query).all(), columns=columns)
+    rows = conn.execute(query).all()
+    return pd.DataFrame(
+        dict(zip(columns, zip(*rows, strict=True), strict=True))
+        if rows
+        else {c: [] for c in columns}
+    )
 
 
 def _times(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Timestamps as the driver gives them (SQLite's are naive UTC text), converted at once."""
     for column in columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
 
 
-def _name(column: Any) -> Any:
-    """An enum column as its stored name: no enum object per row."""
-    return type_coerce(column, String)
+def _raw(column: Any) -> Any:
+    """A column as the driver returns it, without its type's processing of every value (an
+    enum object or a checked UTC timestamp per row: most of the read at a million rows)."""
+    return type_coerce(column, NullType())
 
 
 def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
@@ -109,12 +117,12 @@ def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
                     SendLog.job_id,
                     SendLog.mailbox_id,
                     SendLog.user_id,
-                    _name(SendLog.kind),
-                    _name(SendLog.status),
+                    _raw(SendLog.kind),
+                    _raw(SendLog.status),
                     SendLog.late,
                     and_(*counted()),
-                    SendLog.claimed_at,
-                    SendLog.created_at,
+                    _raw(SendLog.claimed_at),
+                    _raw(SendLog.created_at),
                 ).where(SendLog.local_date == day),
                 ["job", "mailbox", "user", "kind", "status", "late", "counts", "at", "written"],
             ),
@@ -131,10 +139,10 @@ def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
                 select(
                     WarmupJob.id,
                     WarmupJob.mailbox_id,
-                    _name(WarmupJob.kind),
-                    _name(WarmupJob.status),
-                    WarmupJob.scheduled_at,
-                    WarmupJob.picked_at,
+                    _raw(WarmupJob.kind),
+                    _raw(WarmupJob.status),
+                    _raw(WarmupJob.scheduled_at),
+                    _raw(WarmupJob.picked_at),
                 ).where(WarmupJob.local_date == day),
                 ["job", "mailbox", "kind", "status", "scheduled_at", "picked_at"],
             ),
@@ -165,7 +173,7 @@ def _other_attempts(conn: Connection, day: date, log: pd.DataFrame) -> pd.DataFr
     if span is None:
         return pd.DataFrame(columns=columns)
     lo, hi = (t.to_pydatetime() for t in span)
-    query = select(SendLog.user_id, SendLog.claimed_at).where(
+    query = select(SendLog.user_id, _raw(SendLog.claimed_at)).where(
         SendLog.created_at >= lo,
         SendLog.created_at < hi + OTHER_DAYS_SLACK,
         SendLog.claimed_at >= lo,
