@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from warmup_dagster.core.rules import Rules, Violation, audit, percentile
@@ -40,7 +39,11 @@ _REFUSALS = {
 
 
 def rules_from(settings: Settings) -> Rules:
-    """The rules the audit holds sends to, straight from the settings."""
+    """The rules the audit holds sends to, straight from the settings.
+
+    Not from `queue.caps.limits_from`, which looks alike: the audit takes nothing from the
+    code that enforced the rules (docs/FILL_RATE.md).
+    """
     return Rules(
         global_per_minute=settings.global_sends_per_minute,
         global_per_hour=settings.global_sends_per_hour,
@@ -144,11 +147,12 @@ class Day:
         return counts.reindex(hours, fill_value=0).rename("sends")
 
     @cached_property
-    def lateness(self) -> np.ndarray:
+    def lateness(self) -> list[float]:
         """Sorted clock minutes from each counted send's planned slot to its claim."""
         slots = self.rows.jobs[["job", "scheduled_at"]]
         sends = self._sends[["job", "at"]].merge(slots, on="job")
-        return np.sort(((sends["at"] - sends["scheduled_at"]).dt.total_seconds() / 60).to_numpy())
+        minutes = (sends["at"] - sends["scheduled_at"]).dt.total_seconds() / 60
+        return minutes.sort_values().tolist()
 
     @cached_property
     def failures(self) -> dict[str, int]:
