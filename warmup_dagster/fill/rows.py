@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select, type_coerce
+from sqlalchemy import and_, case, func, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import NullType
 
@@ -27,6 +27,7 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 from warmup_dagster.queue.counting import counted
+from warmup_dagster.queue.states import IN_FLIGHT
 
 # Attempts of other local days are found by when their outcome was written, which follows the
 # claim by seconds; an abandoned attempt is closed when another claim takes its job over, a
@@ -46,7 +47,8 @@ class DayRows:
     - `log`: the day's `send_log` rows: `job`, `mailbox`, `user` (ids), `kind`, `status`
       (names), `late`, `counts` (a send that counts), `at` (the claim; the outcome's time for
       rows from before claims were logged);
-    - `jobs`: the day's jobs: `job`, `mailbox`, `kind`, `status`, `scheduled_at`, `picked_at`;
+    - `jobs`: the day's jobs: `job`, `mailbox`, `status`, `scheduled_at`, and `picked_at` for
+      the jobs in flight;
     - `failed`: the day's failed jobs: `mailbox`, `smtp_code`, `error`;
     - `other_attempts`: attempts of other local days claimed in the hours of this day's claims
       (`user` id, `at`), which share its rate caps.
@@ -126,30 +128,27 @@ def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
                     _raw(SendLog.status),
                     SendLog.late,
                     and_(*counted()),
-                    _raw(SendLog.claimed_at),
-                    _raw(SendLog.created_at),
+                    # rows from before claims were logged: the outcome's time
+                    _raw(func.coalesce(SendLog.claimed_at, SendLog.created_at)),
                 ).where(SendLog.local_date == day),
-                ["job", "mailbox", "user", "kind", "status", "late", "counts", "at", "written"],
+                ["job", "mailbox", "user", "kind", "status", "late", "counts", "at"],
             ),
             "at",
-            "written",
         )
         log["late"] = log["late"].astype(bool)
         log["counts"] = log["counts"].astype(bool)
-        log["at"] = log["at"].fillna(log["written"])
-        log = log.drop(columns="written")
         jobs = _times(
             _frame(
                 conn,
                 select(
                     WarmupJob.id,
                     WarmupJob.mailbox_id,
-                    _raw(WarmupJob.kind),
                     _raw(WarmupJob.status),
                     _raw(WarmupJob.scheduled_at),
-                    _raw(WarmupJob.picked_at),
+                    # only the claim of a job in flight is read (the stuck jobs)
+                    _raw(case((WarmupJob.status == IN_FLIGHT, WarmupJob.picked_at))),
                 ).where(WarmupJob.local_date == day),
-                ["job", "mailbox", "kind", "status", "scheduled_at", "picked_at"],
+                ["job", "mailbox", "status", "scheduled_at", "picked_at"],
             ),
             "scheduled_at",
             "picked_at",
