@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day bench-fresh bench-first-plan clean
+.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day bench-fresh bench-first-plan bench-fill clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day
+bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -61,6 +61,11 @@ bench-first-plan: install
 bench-day: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_day --mailboxes 10000 --per-owner 100
+
+# One local day of 1,000,000 sends: its fill rate and rule audit.
+bench-fill: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_fill
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

@@ -27,6 +27,7 @@ setup(
         "click>=8",
         "tqdm>=4.66",
         "pydantic-settings>=2.6,<3",
+        "pandas>=2.2,<4",
     ],
     extras_require={
         "dev": [

@@ -3,18 +3,21 @@
 Every figure is computed from the server's record of each message (Message-ID, envelope
 sender, arrival on the clock) and, for what the project meant to do, from its plan: the
 mailboxes' owners and timezones, each job's local day and planned slot, each day's quota
-(`daily_quotas`). The rules are the settings the deployment ran with.
+(`daily_quotas`). The rules are the settings the deployment ran with, re-derived by the
+project's own audit (`warmup_dagster.core.rules`, which the fill-rate checks use on the send
+log), here on the arrivals.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from warmup_dagster.core.slots import epoch_minute, local_day, send_window
+import pandas as pd
+
+from warmup_dagster.core.rules import Rules, gaps, percentile, period_counts, windows
+from warmup_dagster.fill.day import rules_from
 from warmup_dagster.settings import Settings
 
 
@@ -53,11 +56,6 @@ class Plan:
     days: dict[date, Planned]
 
 
-def percentile(ordered: list[float], share: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
 def _fill(first: dict[str, Arrival], plan: Plan) -> list[str]:
     arrived = Counter(plan.slots[m][0] for m in first if m in plan.slots)
     lines = []
@@ -76,54 +74,51 @@ def _fill(first: dict[str, Arrival], plan: Plan) -> list[str]:
     return lines
 
 
-def _outside_windows(arrivals: list[Arrival], plan: Plan, settings: Settings) -> tuple[str, int]:
-    start, end = settings.send_window_start_hour, settings.send_window_end_hour
-    out = []
-    for arrival in arrivals:
-        timezone = plan.senders[arrival.sender].timezone
-        window = send_window(local_day(arrival.at, timezone), timezone, start, end)
-        if not window.start <= arrival.at < window.end:
-            out.append(max(window.start - arrival.at, arrival.at - window.end).total_seconds())
-    worst = f", at most {max(out):.0f} clock s out" if out else ""
+def _frame(arrivals: list[Arrival], plan: Plan) -> pd.DataFrame:
+    """The arrivals as `core.rules` reads sends: each judged by its local date at arrival."""
+    return pd.DataFrame(
+        {
+            "mailbox": [a.sender for a in arrivals],
+            "user": [plan.senders[a.sender].user_id for a in arrivals],
+            "timezone": [plan.senders[a.sender].timezone for a in arrivals],
+            "at": pd.to_datetime([a.at for a in arrivals], utc=True),
+        }
+    )
+
+
+def _outside_windows(sends: pd.DataFrame, rules: Rules) -> tuple[str, int]:
+    start, end = rules.window_start_hour, rules.window_end_hour
+    found = windows(sends, rules) if len(sends) else pd.DataFrame({"inside": [], "outside": []})
+    out = found.loc[~found["inside"].astype(bool), "outside"]
+    worst = f", at most {out.max():.0f} clock s out" if len(out) else ""
     return f"outside the sender's window ({start}:00-{end}:00 local): {len(out)}{worst}", len(out)
 
 
-def _spacing(arrivals: list[Arrival], settings: Settings) -> tuple[str, int]:
-    delay = settings.same_mailbox_delay_min * 60
-    by_sender: dict[str, list[datetime]] = defaultdict(list)
-    for arrival in arrivals:
-        by_sender[arrival.sender].append(arrival.at)
-    gaps = []
-    for times in by_sender.values():
-        times.sort()
-        gaps += [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    close = sum(1 for gap in gaps if gap < delay)
+def _spacing(sends: pd.DataFrame, rules: Rules) -> tuple[str, int]:
+    delay = rules.min_spacing.total_seconds()
+    found = gaps(sends)["gap"]
+    close = int((found < delay).sum())
+    smallest = found.min() if len(found) else 0
     return (
         f"one sender's arrivals under {delay:.0f} clock s apart: {close} pairs"
-        f" (smallest gap {min(gaps, default=0):.0f} clock s)",
+        f" (smallest gap {smallest:.0f} clock s)",
         close,
     )
 
 
-def _peaks(arrivals: list[Arrival], plan: Plan, settings: Settings) -> tuple[list[str], int]:
+def _peaks(sends: pd.DataFrame, rules: Rules) -> tuple[list[str], int]:
     lines, breaks = [], 0
-    for unit, minutes, total_cap, user_cap in (
-        ("minute", 1, settings.global_sends_per_minute, settings.user_sends_per_minute),
-        ("hour", 60, settings.global_sends_per_hour, settings.user_sends_per_hour),
+    for unit, total_cap, user_cap in (
+        ("minute", rules.global_per_minute, rules.user_per_minute),
+        ("hour", rules.global_per_hour, rules.user_per_hour),
     ):
-        periods = [
-            (plan.senders[a.sender].user_id, epoch_minute(a.at) // minutes) for a in arrivals
-        ]
-        total = Counter(period for _, period in periods)
-        per_user = Counter(periods)
-        over = sum(n > total_cap for n in total.values()) + sum(
-            n > user_cap for n in per_user.values()
-        )
+        total, per_user = period_counts(sends, unit)
+        over = int((total > total_cap).sum() + (per_user > user_cap).sum())
         breaks += over
         lines.append(
-            f"peak arrivals per clock {unit}: {max(total.values(), default=0)} (cap {total_cap}),"
-            f" per owner {max(per_user.values(), default=0)} (cap {user_cap});"
-            f" {over} {unit}s over a cap"
+            f"peak arrivals per clock {unit}: {total.max() if len(total) else 0} (cap"
+            f" {total_cap}), per owner {per_user.max() if len(per_user) else 0} (cap"
+            f" {user_cap}); {over} {unit}s over a cap"
         )
     return lines, breaks
 
@@ -145,10 +140,11 @@ def audit(arrivals: list[Arrival], plan: Plan, settings: Settings) -> list[str]:
         f"duplicates (a Message-ID arrived again): {duplicates}",
     ]
     breaks = unknown + len(strangers) + duplicates
-    for line, count in (_outside_windows(arrivals, plan, settings), _spacing(arrivals, settings)):
+    sends, rules = _frame(arrivals, plan), rules_from(settings)
+    for line, count in (_outside_windows(sends, rules), _spacing(sends, rules)):
         lines.append(line)
         breaks += count
-    peaks, over = _peaks(arrivals, plan, settings)
+    peaks, over = _peaks(sends, rules)
     lines += peaks
     late = sorted(
         (a.at - plan.slots[m][1]).total_seconds() / 60 for m, a in first.items() if m in plan.slots

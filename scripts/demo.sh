@@ -18,6 +18,12 @@ export WARMUP_CLOCK_SPEED=${WARMUP_CLOCK_SPEED:-12}
 if [ "$WARMUP_CLOCK_SPEED" != "1" ]; then
   export WARMUP_CLOCK_START=${WARMUP_CLOCK_START:-$(date -u +%F)T06:00:00.$(printf %06d $(($(date +%s) % 1000000)))+00:00}
 fi
+# The fill rate's daily partitions start today; at 12x the clock passes real time within
+# hours, so a week of dates ahead are partitions too (see WARMUP_FILL_RATE_DAYS_AHEAD).
+export WARMUP_FILL_RATE_START_DATE=${WARMUP_FILL_RATE_START_DATE:-$(date -u +%F)}
+if [ "$WARMUP_CLOCK_SPEED" != "1" ]; then
+  export WARMUP_FILL_RATE_DAYS_AHEAD=${WARMUP_FILL_RATE_DAYS_AHEAD:-7}
+fi
 # WARMUP_SCHEDULER_INTERVAL_MS is left as it is (default 60 s). Intervals are clock time, so
 # 60 s are 5 real seconds at 12x, as often as Dagster's sensor daemon evaluates sensors: a
 # shorter interval would not make the dispatch sensor tick more often.

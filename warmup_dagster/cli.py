@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine, make_url
 
+from warmup_dagster import fill
 from warmup_dagster.clock import Clock, clock_from_settings
 from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher_from_env
 from warmup_dagster.db import migrate
@@ -214,6 +216,93 @@ def _change_state(app: App, email: str, state: MailboxState, reason: str | None)
     except MailboxNotFound as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{email}: {before.value} -> {state.value}" + (f" ({reason})" if reason else ""))
+
+
+def _echo_table(header: Sequence[str], rows: Sequence[Sequence[object]], as_csv: bool) -> None:
+    """Rows as CSV on stdout, or as columns for a terminal."""
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    table = [list(header)] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_date_option = click.option(
+    "--date", "day", type=_DATE, required=True, help="A local date, YYYY-MM-DD."
+)
+_csv_option = click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout, for files.")
+
+
+def _day(app: App, day: Any) -> fill.Day:
+    return fill.load(app.engine, app.settings, day.date(), app.clock.now())
+
+
+@main.group()
+def report() -> None:
+    """A local date's fill rate: the mailboxes under quota, the sends per hour."""
+
+
+@report.command("under-quota")
+@_date_option
+@_csv_option
+@pass_app
+def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
+    """The mailboxes that sent less than their quota on DATE, furthest under first.
+
+    SENT counts the sends that count (of SEND jobs), QUOTA is the day's planned quota,
+    DAILY_LIMIT the mailbox's target, FILL is SENT / QUOTA.
+    """
+    found = _day(app, day)
+    under = found.under_quota()
+    rows = [
+        (email, r.sent, r.quota, r.daily_limit, f"{r.fill:.3f}" if as_csv else f"{r.fill:.1%}")
+        for email, r in under.iterrows()
+    ]
+    _echo_table(("email", "sent", "quota", "daily_limit", "fill"), rows, as_csv)
+    if not as_csv:
+        with_quota = int((found.mailboxes["quota"] > 0).sum())
+        click.echo(
+            f"{len(under)} of {with_quota} mailboxes with a quota under it on {found.day},"
+            f" {int(under['short'].sum())} sends short"
+            + ("" if found.closed else " (its windows are still open)")
+        )
+
+
+@report.command("hourly")
+@_date_option
+@_csv_option
+@pass_app
+def report_hourly(app: App, day: Any, as_csv: bool) -> None:
+    """Sends of DATE's jobs per clock hour (UTC, by when each was claimed)."""
+    found = _day(app, day)
+    rows = [(f"{h:%Y-%m-%d %H:00}", n) for h, n in found.hourly.items()]
+    _echo_table(("hour_utc", "sends"), rows, as_csv)
+    if not as_csv:
+        click.echo(f"{int(found.hourly.sum())} sends of {found.day}")
+
+
+@main.command("audit")
+@_date_option
+@pass_app
+def audit(app: App, day: Any) -> None:
+    """Audit DATE's send log against the rules: the caps per minute and hour (global and per
+    owner), the plans' daily limits, the send windows and the mailbox spacing.
+
+    Each rule break is printed; the exit status is 1 if there is any.
+    """
+    found = _day(app, day)
+    for violation in found.violations:
+        click.echo(str(violation))
+    sends = found.figures["emails_sent"]
+    if found.violations:
+        click.echo(f"{len(found.violations)} rule breaks in the {sends} sends of {found.day}")
+        sys.exit(1)
+    click.echo(f"no rule broken by the {sends} sends of {found.day}")
 
 
 @main.command("sandbox")

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
 from warmup_dagster.ops import send_due_mail
 
@@ -29,6 +30,13 @@ plan_job = dg.define_asset_job(
     selection=[send_plan],
     tags={ROLE_TAG: "planner"},
     description="Plan send jobs for a range of mailbox partitions (one run, many mailboxes).",
+)
+
+
+fill_rate_job = dg.define_asset_job(
+    "report_fill_rate",
+    selection=[fill_rate],
+    description="Compute one local date's fill rate and run its checks.",
 )
 
 

@@ -13,7 +13,7 @@ import difflib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +87,15 @@ def _instant(value: Any) -> Any:
     return value
 
 
+def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("is not a date (YYYY-MM-DD, for example 2026-01-01)") from None
+    return value
+
+
 def _readable_file(value: str) -> str:
     if not value:
         return value
@@ -130,6 +139,8 @@ PositiveFloat = Annotated[
 ]
 Hour = Annotated[int, _rule(lambda v: 0 <= v <= 24, "must be an hour from 0 to 24")]
 Fraction = Annotated[float, _rule(lambda v: 0 <= v < 1, "must be a fraction from 0 to below 1")]
+Share = Annotated[float, _rule(lambda v: 0 <= v <= 1, "must be a fraction from 0 to 1")]
+Count = Annotated[int, _rule(lambda v: v >= 0, "must be a whole number from 0")]
 # What a mailbox added after its first day's window opened does that day (`planning.first_day`).
 FIRST_DAY_MODES = ("prorate", "next_day")
 FirstDay = Annotated[
@@ -177,6 +188,20 @@ class Settings(BaseSettings):
         description="prorate (the first day's quota x the share of its window left when the "
         "mailbox was added) or next_day (its warmup starts the next day)",
     )
+    # The fill-rate asset (`assets/fill_rate.py`): its daily partitions, read when the
+    # definitions load, and the thresholds of its checks (`fill.checks`).
+    fill_rate_start_date: Annotated[date, BeforeValidator(_date)] = Field(
+        date(2026, 1, 1), description="first daily partition"
+    )
+    fill_rate_days_ahead: Count = Field(
+        0, description="days of partitions past real time, for a clock that runs ahead"
+    )
+    fill_threshold: Share = Field(1.0, description="fraction of a mailbox's quota")
+    quota_met_share: Share = Field(0.95, description="fraction of the mailboxes with a quota")
+    audit_max_violations: Count = Field(0, description="rule breaks in a day's send log")
+    plan_max_shortfall: Share = Field(0.0, description="fraction of the day's quota")
+    counter_max_mismatches: Count = Field(0, description="counters that disagree with the log")
+    stuck_after_leases: PositiveFloat = Field(2.0, description="leases (WARMUP_SEND_LEASE_SECONDS)")
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 

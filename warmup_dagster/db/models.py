@@ -299,6 +299,8 @@ class SendLog(Base):
         Index("ix_send_log_user_id_created_at", "user_id", "created_at"),
         Index("ix_send_log_created_at", "created_at"),
         Index("ix_send_log_job_id", "job_id"),
+        # A day's fill rate and audit, and the counter audit's day scopes.
+        Index("ix_send_log_local_date", "local_date"),
     )
 
 

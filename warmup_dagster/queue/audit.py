@@ -82,15 +82,16 @@ def counter_mismatches(engine: Engine, since: datetime, until: datetime) -> list
 def _claims(conn: Connection, lo: datetime, hi: datetime) -> Counter[CounterKey]:
     """The rate scopes: every claim in `[lo, hi)`, closed by a log row or still in flight."""
     out: Counter[CounterKey] = Counter()
-    for at, condition in (
-        (SendLog.claimed_at, SendLog.late.is_(False)),
-        (WarmupJob.picked_at, WarmupJob.status == IN_FLIGHT),
+    for at, conditions in (
+        # A row is written after its claim: the indexed `created_at` bounds the search.
+        (SendLog.claimed_at, (SendLog.late.is_(False), SendLog.created_at >= lo)),
+        (WarmupJob.picked_at, (WarmupJob.status == IN_FLIGHT,)),
     ):
         user = SendLog.user_id if at is SendLog.claimed_at else WarmupJob.user_id
         minute = epoch_minute_sql(conn, at)
         query = (
             select(minute, user, func.count())
-            .where(condition, at >= lo, at < hi)
+            .where(*conditions, at >= lo, at < hi)
             .group_by(minute, user)
         )
         for m, user_id, n in conn.execute(query):

@@ -1,0 +1,104 @@
+"""The `fill_rate` asset: one daily partition per local date, its figures and its checks."""
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from warmup_dagster import fill
+from warmup_dagster.fill.checks import DESCRIPTIONS, Verdict, evaluate
+from warmup_dagster.fill.day import Day
+from warmup_dagster.partitions import fill_days
+from warmup_dagster.resources import WarmupDatabase
+
+# Rows of the worst-mailboxes table in the UI.
+WORST = 20
+_COLUMNS = {
+    "email": "string",
+    "quota": "int",
+    "sent": "int",
+    "fill": "float",
+    "replied": "int",
+    "failed": "int",
+    "held": "int",
+    "late": "int",
+    "reason": "string",
+}
+
+
+def _md_table(header: tuple[str, str], rows: list[tuple[Any, Any]]) -> dg.MetadataValue:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    return dg.MetadataValue.md("\n".join(lines + [f"| {a} | {b} |" for a, b in rows]))
+
+
+def _worst(day: Day) -> dg.MetadataValue:
+    under = day.under_quota().head(WORST).reset_index()
+    under["fill"] = under["fill"].round(3)
+    under["reason"] = under["reason"].fillna("")
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(r) for r in under[list(_COLUMNS)].to_dict("records")],
+        schema=dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in _COLUMNS.items()]),
+    )
+
+
+def metadata(day: Day) -> dict[str, Any]:
+    """The materialization's metadata: numeric figures (plotted across days) and tables."""
+    return {
+        **day.figures,
+        "day_closed": day.closed,
+        "worst_mailboxes": _worst(day),
+        "failures_by_reason": _md_table(("reason", "failed jobs"), list(day.failures.items())),
+        "sends_per_hour": _md_table(
+            ("hour (UTC)", "sends"), [(f"{h:%Y-%m-%d %H}:00", n) for h, n in day.hourly.items()]
+        ),
+    }
+
+
+def _result(verdict: Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=verdict.name,
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.WARN if verdict.warn else dg.AssetCheckSeverity.ERROR,
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
+
+
+@dg.asset(
+    partitions_def=fill_days,
+    group_name="reports",
+    kinds={"pandas", "sql"},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="fill_rate", description=text)
+        for name, text in DESCRIPTIONS.items()
+    ],
+)
+def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> dg.MaterializeResult:
+    """How well one local date filled: per mailbox and per day, from the send log and plans.
+
+    A partition is a local date (the mailboxes' own days). The figures: emails sent, mean
+    fill, mailboxes under quota and by how much, failures by reason, lateness against the
+    planned slots (p50, p95), sends per hour, late outcomes; the worst mailboxes in a table.
+    Each materialization runs the five checks on the same figures (quota met, rules held,
+    plan feasible, counters agree, no stuck jobs), each against its `WARMUP_*` threshold.
+    Materializing a past date again recomputes it; backfill a range for history.
+    """
+    day = fill.load(
+        warmup_db.engine,
+        warmup_db.settings,
+        date.fromisoformat(context.partition_key),
+        warmup_db.clock.now(),
+    )
+    verdicts = evaluate(day, fill.mismatches(warmup_db.engine, day))
+    figures = day.figures
+    context.log.info(
+        f"{day.day}: {figures['sent']:,} of a quota of {figures['quota']:,} sent by"
+        f" {figures['mailboxes']:,} mailboxes; {figures['mailboxes_under_quota']:,} under quota"
+        + ("" if day.closed else " (its windows are still open)")
+    )
+    for verdict in verdicts:
+        if not verdict.passed:
+            context.log.warning(f"{verdict.name}: {verdict.description}")
+    return dg.MaterializeResult(
+        metadata=metadata(day), check_results=[_result(v) for v in verdicts]
+    )
