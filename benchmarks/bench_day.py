@@ -166,6 +166,10 @@ def run_day(args: argparse.Namespace) -> list[str]:
             "WARMUP_CLOCK_SPEED": str(args.speed),
             "WARMUP_DAILY_VARIANCE": "0",
             **pool_caps(args),
+            # A sender run lives a real minute at least: at 60x the default (900 clock s) is 15
+            # real s, about 3 of which go to starting the run (a 10,000-mailbox day fell behind
+            # at its peak with runs started 10 a minute).
+            "WARMUP_SENDER_RUN_MAX_SECONDS": str(max(900, round(60 * args.speed))),
         }
         # What the daemon and its runs read: this environment with the benchmark's settings.
         settings = load_settings({**os.environ, **env})
