@@ -21,6 +21,7 @@ TABLES = {
     "clock_anchors",
     "daily_quotas",
     "send_counters",
+    "send_totals",
 }
 
 
