@@ -30,6 +30,7 @@ from warmup_dagster.core.metrics import (
     cumulative,
     distribution,
 )
+from warmup_dagster.db.dialect import scanning
 from warmup_dagster.db.models import JobKind, Total
 from warmup_dagster.queue.metrics import active_workers, mailbox_days, queue_depth
 from warmup_dagster.queue.totals import read_totals
@@ -45,7 +46,7 @@ class WarmupCollector:
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock.now()
-        with self.engine.connect() as conn:
+        with scanning(self.engine) as conn:
             totals = read_totals(conn)
             depth = queue_depth(conn, now)
             workers = active_workers(conn, now)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, datetime
 
 from sqlalchemy import and_, func, select
@@ -46,24 +46,22 @@ def active_workers(conn: Connection, now: datetime) -> int:
 
 def mailbox_days(
     conn: Connection, now: datetime, default_timezone: str
-) -> dict[tuple[int, int], int]:
+) -> Counter[tuple[int, int]]:
     """How many mailboxes had each `(quota, used)` on their current local day (in their own
     timezone at `now`): that day's quota in `daily_quotas` and what its counter has used.
-    Mailboxes not planned for that day are left out."""
+    Mailboxes not planned for that day are left out. Run it in `dialect.scanning`: a day's new
+    quotas are past the table's statistics, and PostgreSQL then looped over every counter of
+    the day for every quota (100,000 x 100,000 at 100,000 mailboxes) instead of hashing them.
+    """
     zones = [tz for (tz,) in conn.execute(select(Mailbox.timezone).distinct())]
     by_day: dict[date, list[str | None]] = defaultdict(list)
     for tz in zones:
         by_day[local_day(now, tz or default_timezone)].append(tz)
-    counts: dict[tuple[int, int], int] = defaultdict(int)
+    counts: Counter[tuple[int, int]] = Counter()
     for day, day_zones in by_day.items():
-        named = [tz for tz in day_zones if tz is not None]
-        in_zones = Mailbox.timezone.in_(named)
-        if None in day_zones:
-            in_zones = in_zones | Mailbox.timezone.is_(None)
         used = func.coalesce(SendCounter.used, 0)
         query = (
             select(DailyQuota.quota, used, func.count())
-            .join(Mailbox, Mailbox.id == DailyQuota.mailbox_id)
             .outerjoin(
                 SendCounter,
                 and_(
@@ -72,9 +70,14 @@ def mailbox_days(
                     SendCounter.subject_id == DailyQuota.mailbox_id,
                 ),
             )
-            .where(DailyQuota.local_date == day, in_zones)
+            .where(DailyQuota.local_date == day)
             .group_by(DailyQuota.quota, used)
         )
-        for quota, n_used, n in conn.execute(query):
-            counts[quota, n_used] += n
-    return dict(counts)
+        if len(by_day) > 1:  # only the mailboxes whose current day this is
+            named = [tz for tz in day_zones if tz is not None]
+            in_zones = Mailbox.timezone.in_(named)
+            if None in day_zones:
+                in_zones = in_zones | Mailbox.timezone.is_(None)
+            query = query.join(Mailbox, Mailbox.id == DailyQuota.mailbox_id).where(in_zones)
+        counts.update({(quota, n_used): n for quota, n_used, n in conn.execute(query)})
+    return counts
