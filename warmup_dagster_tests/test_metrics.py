@@ -27,7 +27,6 @@ from warmup_dagster.db.models import (
     JobKind,
     JobStatus,
     Mailbox,
-    Security,
     SendLog,
     WarmupJob,
 )
@@ -35,8 +34,13 @@ from warmup_dagster.queue.counting import count_sends
 from warmup_dagster.queue.enqueue import NewJob, enqueue
 from warmup_dagster.queue.states import IN_FLIGHT, QUEUED
 from warmup_dagster_tests.conftest import TEST_SECRET
-from warmup_dagster_tests.factories import add_mailbox, add_user
-from warmup_dagster_tests.queue.test_ledger import DAY, SPAN, Day, day_settings
+from warmup_dagster_tests.queue.test_ledger import (
+    DAY,
+    SPAN,
+    Day,
+    day_settings,
+    mailbox_with_a_wrong_password,
+)
 from warmup_dagster_tests.sending.test_sender import cert, jobs, mailboxes, server
 
 __all__ = ["cert", "server"]  # fixtures
@@ -52,14 +56,8 @@ def a_morning_of_sends(engine, cipher, server, cert) -> dict[str, int]:
     abandoned and reports late; at 09:50 a claim still in flight. Returns the mailbox ids."""
     day = Day(engine, cipher, day_settings(cert), DAY.replace(hour=9))
     b0, b1, b2, b3 = mailboxes(engine, cipher, server, n_users=2, per_user=2)
+    bad = mailbox_with_a_wrong_password(engine, cipher, server)
     with Session(engine) as session, session.begin():
-        owner = add_user(session, "bad-owner", DAY)
-        bad = add_mailbox(
-            session, owner, "bad@bad.example", DAY, cipher, smtp_host="localhost",
-            smtp_port=server.port, smtp_security=Security.STARTTLS,
-            smtp_password_enc=cipher.encrypt("wrong"),
-        ).id  # fmt: skip
-        server.users["bad@bad.example"] = "pw"
         ids = {"b0": b0, "b1": b1, "b2": b2, "b3": b3, "bad": bad}
         quotas = {"b0": 3, "b1": 2, "b2": 1, "b3": 2, "bad": 1}
         for name, quota in quotas.items():
