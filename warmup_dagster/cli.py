@@ -336,7 +336,7 @@ def metrics_server(app: App, port: int, host: str) -> None:
     from warmup_dagster.metrics import serve
 
     server = serve(app.engine, app.clock, app.settings.send_window_timezone, host, port)
-    click.echo(f"serving metrics on http://{host}:{server.server_port}/metrics", nl=True)
+    click.echo(f"serving metrics on http://{host}:{server.server_port}/metrics")
     sys.stdout.flush()
     threading.Event().wait()  # until the process is stopped
 

@@ -16,6 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -286,7 +289,20 @@ def test_the_server_exposes_the_seven_metrics_as_the_database_says(
         assert expected.get(reason), reason
     assert (expected["abandoned"], expected["late"], expected["smtp_5xx"]) == (1, 1, 1)
 
-    # Counters do not fall when the queue's day counters are pruned (a week later).
+    # Prometheus asks for OpenMetrics, in which the day's distributions are gauge histograms.
+    request = urllib.request.Request(
+        metrics_server, headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        openmetrics = response.read().decode()
+    assert "# TYPE warmup_emails_per_mailbox gaugehistogram" in openmetrics
+    assert "# TYPE warmup_quota_fill_rate gaugehistogram" in openmetrics
+    assert "# TYPE warmup_errors counter" in openmetrics
+    assert openmetrics.endswith("# EOF\n")
+    parsed = {f.name for f in openmetrics_families(openmetrics)}
+    assert {"warmup_emails_per_mailbox", "warmup_emails_sent", "warmup_errors"} <= parsed
+
+    # Counters do not fall when the queue's day counters are pruned (a month later).
     assert queue.prune_counters(engine, DAY + timedelta(days=30)) > 0
     _, again = scrape(metrics_server)
     for key, value in got.items():
