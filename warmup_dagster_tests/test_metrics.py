@@ -29,12 +29,10 @@ from warmup_dagster.db.models import (
     DailyQuota,
     JobKind,
     JobStatus,
-    Mailbox,
     SendLog,
     WarmupJob,
 )
 from warmup_dagster.queue.counting import count_sends
-from warmup_dagster.queue.enqueue import NewJob, enqueue
 from warmup_dagster.queue.states import IN_FLIGHT, QUEUED
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.queue.test_ledger import (
@@ -42,6 +40,7 @@ from warmup_dagster_tests.queue.test_ledger import (
     SPAN,
     Day,
     day_settings,
+    enqueue_reply,
     mailbox_with_a_wrong_password,
 )
 from warmup_dagster_tests.sending.test_sender import cert, jobs, mailboxes, server
@@ -75,14 +74,7 @@ def a_morning_of_sends(engine, cipher, server, cert) -> dict[str, int]:
     jobs(engine, [b1], ["drop@x.example", "ok@x.example"], at=at)
     jobs(engine, [b2], ["one@x.example", "two@x.example"], at=at)  # the second is over quota
     jobs(engine, [bad], ["p@x.example"], at=at)
-    with engine.begin() as conn:
-        user = conn.scalar(select(Mailbox.user_id).where(Mailbox.id == b1))
-        reply = NewJob(
-            JobKind.REPLY, b1, user, at.date(), "peer@x.example", at + timedelta(minutes=10),
-            message_id="<reply-1@u0.example>", subject="Re: hello", body="yes",
-            in_reply_to="<m1@x.example>", references="<m1@x.example>",
-        )  # fmt: skip
-        enqueue(conn, at, [reply])
+    enqueue_reply(engine, b1, at)
     lost = None
     for minute in range(0, 45, 5):
         day.at(9, minute)
