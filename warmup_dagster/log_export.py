@@ -8,7 +8,7 @@ day of a million sends is never in memory at once.
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import TextIO
 
 from sqlalchemy import select
@@ -21,10 +21,6 @@ COLUMNS = (
     "sent_at_utc", "status", "attempts", "message_id", "in_reply_to", "error",
 )  # fmt: skip
 LATE = "late: this outcome came after another claim took the job over; it counts nowhere"
-# Every attempt at a job of local date D is written after its slot, inside D in the job's own
-# timezone, and no local date D begins before D 00:00 at UTC+14: the log's time index can start
-# there instead of at the log's beginning.
-EARLIEST_OFFSET = timedelta(hours=14)
 BATCH = 2_000
 
 
@@ -35,7 +31,6 @@ def export_log(engine: Engine, day: date, out: TextIO) -> int:
     not send, when it was made); `attempts` is the attempt's number; a late outcome's error
     says it is late (`LATE`), so no count of sends from the file includes it.
     """
-    earliest = datetime.combine(day, time(), UTC) - EARLIEST_OFFSET
     query = (
         select(
             SendLog.job_id,
@@ -55,7 +50,7 @@ def export_log(engine: Engine, day: date, out: TextIO) -> int:
         .join(Mailbox, Mailbox.id == SendLog.mailbox_id)
         .join(User, User.id == SendLog.user_id)
         .outerjoin(WarmupJob, WarmupJob.id == SendLog.job_id)
-        .where(SendLog.local_date == day, SendLog.created_at >= earliest)
+        .where(SendLog.local_date == day)  # by its index (migration 0007)
         .order_by(SendLog.id)
     )
     writer = csv.writer(out)

@@ -9,7 +9,7 @@ counters (every transaction takes the two tables in that order, so they can't de
 - `CYCLE` by bucket and `CYCLE_SECONDS`: each recorded attempt's time from its claim to its
   outcome, in clock seconds (an abandoned claim has no outcome to time).
 
-Nothing prunes them: a Prometheus counter must not fall (see migration 0007).
+Nothing prunes them: a Prometheus counter must not fall (see migration 0008).
 """
 
 from __future__ import annotations

@@ -5,15 +5,15 @@ reservations given back when an attempt does not send. `send_totals` only grows.
 already in the log are added up at the upgrade, so the sent totals equal the log's count;
 errors and cycle times count from the upgrade on. Downgrading drops the table.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
