@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day bench-fresh bench-first-plan bench-fill clean
+.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
+	bench-fresh bench-first-plan bench-fill bench-metrics clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +21,7 @@ demo: install
 
 test: install
 	scripts/ensure_postgres.sh
+	scripts/ensure_promtool.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -31,7 +33,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill
+bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill \
+	bench-metrics
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -66,6 +69,12 @@ bench-day: install
 bench-fill: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_fill
+
+# 100,000 mailboxes and a day of 1,000,000 sends, then timed scrapes of `warmup metrics-server`
+# (the timing takes /tmp/warmup-bench.lock exclusively itself, the setup does not).
+bench-metrics: install
+	scripts/ensure_postgres.sh
+	$(BIN)/python -m benchmarks.bench_metrics
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

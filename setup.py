@@ -28,6 +28,7 @@ setup(
         "tqdm>=4.66",
         "pydantic-settings>=2.6,<3",
         "pandas>=2.2,<4",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "dev": [

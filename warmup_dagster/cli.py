@@ -1,4 +1,5 @@
-"""The `warmup` command: database migrations, mailbox import and state, the sandbox server."""
+"""The `warmup` command: database migrations, mailbox import and state, the sandbox server,
+the metrics server, the send log's export and the capacity table."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property, wraps
 from pathlib import Path
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from warmup_dagster import fill
 from warmup_dagster.clock import Clock, clock_from_settings
+from warmup_dagster.core.capacity import SMTP_LATENCY_SECONDS, Caps, Load, capacity, table
 from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher_from_env
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
@@ -321,6 +324,92 @@ def sandbox(host: str, port: int, maildir: Path | None) -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     root = maildir or Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "sandbox-mail"
     run_forever(SandboxServer(root, host=host, port=port))
+
+
+@main.command("metrics-server")
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="0: a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0: every address.")
+@pass_app
+def metrics_server(app: App, port: int, host: str) -> None:
+    """Serve the Prometheus metrics on http://HOST:PORT/metrics, read from the database at
+    every scrape."""
+    from warmup_dagster.metrics import serve
+
+    server = serve(app.engine, app.clock, app.settings.send_window_timezone, host, port)
+    click.echo(f"serving metrics on http://{host}:{server.server_port}/metrics")
+    sys.stdout.flush()
+    threading.Event().wait()  # until the process is stopped
+
+
+@main.command("export-log")
+@click.option("--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Local date.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def export_log_command(app: App, day: Any, out: Path) -> None:
+    """Write the send log of one local date (YYYY-MM-DD) to a CSV file, one row per attempt:
+    job_id, kind, mailbox_email, user, recipient_email, scheduled_for_utc, sent_at_utc,
+    status, attempts, message_id, in_reply_to, error."""
+    from warmup_dagster.log_export import export_log
+
+    with out.open("w", newline="", encoding="utf-8") as file:
+        rows = export_log(app.engine, day.date(), file)
+    click.echo(f"{rows:,} send log rows of {day.date()} written to {out}")
+
+
+@main.command("capacity")
+@click.option("--mailboxes", required=True, type=click.IntRange(min=1), help="Pool size.")
+@click.option(
+    "--per-mailbox",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Emails a day per mailbox.",
+)
+@click.option(
+    "--window-hours",
+    type=click.FloatRange(min=0, max=24, min_open=True),
+    help="Hours of the send window (default: WARMUP_SEND_WINDOW_END_HOUR - _START_HOUR).",
+)
+@click.option(
+    "--smtp-latency",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a provider takes per message (default: the 1 s of the measured figures).",
+)
+@click.option("--users", type=click.IntRange(min=1), help="Owners: check the per-owner caps.")
+@pass_app
+def capacity_command(
+    app: App,
+    mailboxes: int,
+    per_mailbox: float,
+    window_hours: float | None,
+    smtp_latency: float | None,
+    users: int | None,
+) -> None:
+    """Print what MAILBOXES need (emails a day, sends a minute, SMTP sessions, sender runs) and
+    whether the configured caps (WARMUP_* settings) carry it. Exits 1 when they do not."""
+    s = app.settings
+    try:
+        load = Load(
+            mailboxes,
+            per_mailbox,
+            window_hours or s.send_window_end_hour - s.send_window_start_hour,
+            smtp_latency or SMTP_LATENCY_SECONDS,
+            users=users,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    caps = Caps(
+        s.global_sends_per_minute,
+        s.global_sends_per_hour,
+        s.user_sends_per_minute,
+        s.user_sends_per_hour,
+        s.worker_count,
+        s.worker_concurrency,
+    )
+    result = capacity(load, caps)
+    click.echo("\n".join(table(result)))
+    if not result.feasible:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

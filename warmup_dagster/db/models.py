@@ -344,6 +344,27 @@ class SendCounter(Base):
     used: Mapped[int] = mapped_column(Integer)
 
 
+class Total(enum.Enum):
+    """What a running total in `send_totals` adds up (its label says of what)."""
+
+    SENT = "SENT"  # sends that count, by kind (label `send` or `reply`)
+    ERROR = "ERROR"  # attempts that did not send and jobs refused, by reason (`core.metrics`)
+    CYCLE = "CYCLE"  # attempts by how long from claim to outcome, by histogram bucket
+    CYCLE_SECONDS = "CYCLE_SECONDS"  # the seconds of those attempts, added up (label empty)
+
+
+class SendTotal(Base):
+    """Running totals of what the sender did, raised in the transactions that do it and never
+    pruned: the metrics' counters, which must not fall (`send_counters` are pruned, and their
+    day counts are reservations given back). Written by the queue package only."""
+
+    __tablename__ = "send_totals"
+
+    metric: Mapped[Total] = mapped_column(_enum(Total, "metric"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
 class ClockAnchor(Base):
     """Where a scaled virtual clock started, shared by every process of a deployment."""
 

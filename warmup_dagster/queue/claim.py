@@ -3,7 +3,8 @@
 A claim selects due jobs `FOR UPDATE SKIP LOCKED` (jobs whose lease ran out first), reads the
 counters of every cap they touch, lets `core.admission.admit` decide, and in the same
 transaction marks the admitted jobs in flight with a lease, moves deferred ones to when they
-may go, fails refused ones and raises the counters. Serial claims make the caps exact across
+may go, fails refused ones and raises the counters (and the error totals of what it refused
+or took over). Serial claims make the caps exact across
 any number of sender runs on any number of machines; the lock is held for a few milliseconds
 per batch. Taking over a job whose lease ran out closes the abandoned attempt with a log row.
 """
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.admission import Candidate, Decision, admit, counter_keys, day_keys
 from warmup_dagster.core.content import job_message_id
+from warmup_dagster.core.metrics import ABANDONED, refusal_error
 from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
 from warmup_dagster.queue.caps import last_claimed, limits_from, plan_limits, quotas
@@ -28,6 +30,7 @@ from warmup_dagster.queue.counters import bump_counters, read_counters
 from warmup_dagster.queue.due import due_jobs, earliest_due, expired
 from warmup_dagster.queue.log import log_row, write_log
 from warmup_dagster.queue.states import IN_FLIGHT
+from warmup_dagster.queue.totals import bump_totals, errors
 from warmup_dagster.settings import Settings
 
 CLAIM_LOCK = "warmup-send-claim"
@@ -117,7 +120,9 @@ def claim(
         )
         by_id = {r.id: r for r in rows}
         _apply(conn, decision, by_id, now, worker_id, settings.send_lease_seconds)
-        _close_abandoned(conn, decision, by_id, now, worker_id, token_key)
+        abandoned = _close_abandoned(conn, decision, by_id, now, worker_id, token_key)
+        refusals = [refusal_error(why) for _, why in decision.refused]
+        bump_totals(conn, errors(refusals + [ABANDONED] * abandoned))
     # What the sender needs of each job (a Message-ID derived for each new one) is made after
     # the lock is released: every sender run's claims queue for it.
     result.jobs = [_claimed(c, now, by_id[c.job_id], token_key) for c in decision.admitted]
@@ -161,8 +166,9 @@ def _close_abandoned(
     now: datetime,
     worker_id: str,
     token_key: bytes,
-) -> None:
-    """Log the end of each reclaimed job's abandoned attempt: every claim ends in one row.
+) -> int:
+    """Log the end of each reclaimed job's abandoned attempt: every claim ends in one row;
+    returns how many.
 
     What became of that attempt is unknown (its run may have sent the mail before it died); it
     counts as a claim for the rate caps and as no send. If its run reports after all, the row
@@ -192,6 +198,7 @@ def _close_abandoned(
             )
         )
     write_log(conn, rows)
+    return len(rows)
 
 
 def _apply(

@@ -20,6 +20,7 @@ from warmup_dagster.queue.claim import ClaimedJob
 from warmup_dagster.queue.counters import bump_counters
 from warmup_dagster.queue.log import log_row, write_log
 from warmup_dagster.queue.states import IN_FLIGHT
+from warmup_dagster.queue.totals import TotalKey, attempt_totals, bump_totals
 
 _JOB = WarmupJob.__table__.c
 
@@ -59,7 +60,8 @@ def record(
     policy: RetryPolicy,
     rng: random.Random,
 ) -> Recorded:
-    """Write a batch of outcomes in one transaction: jobs, send log, counters, mailboxes.
+    """Write a batch of outcomes in one transaction: jobs, send log, counters, mailboxes,
+    and the totals the metrics read.
 
     Every attempt is logged. The rest applies only to jobs this attempt still holds (same
     worker, same claim, still in flight, locked here): if a lease ran out and another run
@@ -73,12 +75,15 @@ def record(
         release: Counter[CounterKey] = Counter()
         hard_failures: Counter[int] = Counter()
         pause_reasons: dict[int, str] = {}
+        totals: Counter[TotalKey] = Counter()
         log_rows = []
         for r in results:
             c = r.job.candidate
             outcome = policy.next_outcome(r.outcome, r.job.attempt)
-            log_rows.append(_log_row(r, outcome, worker_id, late=c.job_id not in held))
-            if c.job_id not in held:
+            late = c.job_id not in held
+            log_rows.append(_log_row(r, outcome, worker_id, late=late))
+            totals.update(attempt_totals(r.job.kind, outcome, r.code, late, r.job.claimed_at, r.at))
+            if late:
                 recorded.late[outcome] += 1
                 continue
             recorded.outcomes[outcome] += 1
@@ -118,6 +123,7 @@ def record(
         if pause_reasons:
             _pause(conn, pause_reasons, results[0].at)
             recorded.paused = set(pause_reasons)
+        bump_totals(conn, totals)
     return recorded
 
 

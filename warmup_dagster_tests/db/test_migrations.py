@@ -21,6 +21,7 @@ TABLES = {
     "clock_anchors",
     "daily_quotas",
     "send_counters",
+    "send_totals",
 }
 
 
@@ -122,5 +123,40 @@ def test_0006_marks_no_existing_entry_late_and_steps_down(db_url, cipher):
     assert "late" not in columns and "local_date" in columns
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM send_log")) == 1
+    migrate.upgrade(db_url)
+    engine.dispose()
+
+
+def test_0008_adds_up_the_sends_already_logged_and_steps_down(db_url, cipher):
+    """The sent totals start equal to the log's sends that count (late rows and other
+    statuses left out); going down drops the table and keeps the log."""
+    engine = make_engine(db_url)
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    migrate.downgrade(db_url, "0007")
+    assert "send_totals" not in _tables(db_url)
+    with Session(engine) as session, session.begin():
+        box = add_mailbox(session, add_user(session, "owner", at), "a@one.example", at, cipher)
+        job = add_job(session, box, box, at, JobStatus.SENT)
+        for kind, status, late in [
+            ("SEND", "SENT", False), ("SEND", "SENT", False), ("SEND", "SENT", True),
+            ("SEND", "FAILED", False), ("REPLY", "SENT", False),
+        ]:  # fmt: skip
+            session.execute(
+                text(
+                    "INSERT INTO send_log (job_id, mailbox_id, user_id, kind, recipient_email, "
+                    "message_id, status, attempt, late, created_at) VALUES (:job, :box, :user, "
+                    ":kind, 'b@two.example', 'm', :status, 1, :late, :at)"
+                ),
+                dict(job=job.id, box=box.id, user=box.user_id, kind=kind, status=status,
+                     late=late, at=at),
+            )  # fmt: skip
+    migrate.upgrade(db_url, "0008")
+    with engine.connect() as conn:
+        totals = conn.execute(text("SELECT metric, label, value FROM send_totals")).all()
+    assert sorted(totals) == [("SENT", "reply", 1.0), ("SENT", "send", 2.0)]
+    migrate.downgrade(db_url, "0007")
+    assert "send_totals" not in _tables(db_url)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM send_log")) == 5
     migrate.upgrade(db_url)
     engine.dispose()

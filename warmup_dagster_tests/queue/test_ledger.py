@@ -78,10 +78,8 @@ class Day:
         assert counter_mismatches(self.engine, *SPAN) == [], self.clock.now()
 
 
-def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
-    settings = day_settings(cert)
-    day = Day(engine, cipher, settings, DAY.replace(hour=8, minute=55))
-    b0, b1, spare, _ = mailboxes(engine, cipher, server, n_users=2, per_user=2)
+def mailbox_with_a_wrong_password(engine, cipher, server) -> int:
+    """A mailbox of its own owner whose login the server refuses (535)."""
     with Session(engine) as session, session.begin():
         owner = add_user(session, "bad-owner", DAY)
         bad = add_mailbox(
@@ -89,19 +87,34 @@ def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
             smtp_port=server.port, smtp_security=Security.STARTTLS,
             smtp_password_enc=cipher.encrypt("wrong"),
         ).id  # fmt: skip
-        server.users["bad@bad.example"] = "pw"
+    server.users["bad@bad.example"] = "pw"
+    return bad
+
+
+def enqueue_reply(engine, box_id: int, at, body: str = "yes") -> int:
+    """A reply of `box_id` due 10 minutes after `at`, in the thread of <m1@x.example>; returns
+    the mailbox's owner."""
+    with engine.begin() as conn:
+        user = conn.scalar(select(Mailbox.user_id).where(Mailbox.id == box_id))
+        reply = NewJob(
+            JobKind.REPLY, box_id, user, at.date(), "peer@x.example", at + timedelta(minutes=10),
+            message_id="<reply-1@u0.example>", subject="Re: hello", body=body,
+            in_reply_to="<m1@x.example>", references="<m1@x.example>",
+        )  # fmt: skip
+        assert enqueue(conn, at, [reply]) == 1
+    return user
+
+
+def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
+    settings = day_settings(cert)
+    day = Day(engine, cipher, settings, DAY.replace(hour=8, minute=55))
+    b0, b1, spare, _ = mailboxes(engine, cipher, server, n_users=2, per_user=2)
+    bad = mailbox_with_a_wrong_password(engine, cipher, server)
     at = DAY.replace(hour=9)
     jobs(engine, [b0], ["fine@x.example", "code451@x.example", "code550@x.example"], at=at)
     jobs(engine, [b1], ["drop@x.example", "ok@x.example", "ok2@x.example"], at=at)
     jobs(engine, [bad], ["p@x.example", "q@x.example"], at=at)
-    with engine.begin() as conn:
-        user = conn.scalar(select(Mailbox.user_id).where(Mailbox.id == b1))
-        reply = NewJob(
-            JobKind.REPLY, b1, user, at.date(), "peer@x.example", at + timedelta(minutes=10),
-            message_id="<reply-1@u0.example>", subject="Re: hello", body="yes,\n\"quoted\"",
-            in_reply_to="<m1@x.example>", references="<m1@x.example>",
-        )  # fmt: skip
-        assert enqueue(conn, at, [reply]) == 1
+    user = enqueue_reply(engine, b1, at, body='yes,\n"quoted"')
     day.audit()
 
     late = None

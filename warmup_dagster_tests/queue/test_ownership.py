@@ -8,8 +8,8 @@ import warmup_dagster
 
 PACKAGE = Path(warmup_dagster.__file__).parent
 EXEMPT = ("queue", "migrations")
-MODELS = {"WarmupJob", "SendLog", "SendCounter"}
-TABLES = {"warmup_jobs", "send_log", "send_counters"}
+MODELS = {"WarmupJob", "SendLog", "SendCounter", "SendTotal"}
+TABLES = {"warmup_jobs", "send_log", "send_counters", "send_totals"}
 WRITERS = {"insert", "update", "delete", "upsert", "copy_csv", "copy_expert"}
 WRITERS |= {"bulk_insert_mappings", "bulk_update_mappings", "bulk_save_objects"}
 _VERBS = r"insert\s+into|update|delete\s+from|copy|truncate(\s+table)?"
