@@ -203,7 +203,7 @@ def _quotas(
         groups[t.day].add(t.box.user_id)
     for day, users in groups.items():
         # the sends that count and the jobs still queued (`queue.counting.day_usage`)
-        used = day_usage(conn, users, day, *_any_zone(day))
+        used = day_usage(conn, users, day, *any_zone(day))
         for user in users:
             remaining[user, day] = -used[user]
     plans = []
@@ -247,7 +247,7 @@ def _quota_of(
     )
 
 
-def _any_zone(day: date) -> tuple[datetime, datetime]:
+def any_zone(day: date) -> tuple[datetime, datetime]:
     """A span holding every send and job of local date `day`, in any timezone: from its start
     at UTC+14 to its end at UTC-12, and an hour more each side for a retry's backoff."""
     start = datetime.combine(day, time(0), UTC)
