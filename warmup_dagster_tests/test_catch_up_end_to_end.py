@@ -95,9 +95,16 @@ def _failed(engine) -> int:
 
 
 def _day(engine) -> tuple[dict[int, int], Counter]:
-    """Each mailbox's quota for the day and its sends that count."""
+    """Each mailbox's quota for the day (tomorrow may be planned too) and its sends that
+    count."""
     with engine.connect() as conn:
-        quotas = dict(conn.execute(select(DailyQuota.mailbox_id, DailyQuota.quota)).all())
+        quotas = dict(
+            conn.execute(
+                select(DailyQuota.mailbox_id, DailyQuota.quota).where(
+                    DailyQuota.local_date == START.date()
+                )
+            ).all()
+        )
         sent = Counter(
             dict(
                 conn.execute(
@@ -177,6 +184,9 @@ def test_a_backfill_of_the_listed_partitions_replans_what_an_smtp_outage_lost(
         with engine.connect() as conn:
             listed.extend(o.email for o in owing(conn, settings, clock.now()))
         assert listed, "the outage made mailboxes miss"
+        # the code server GraphQL reads runs with the deployment's settings, as the webserver's
+        for name, value in {**env, "DAGSTER_HOME": str(deployment.home)}.items():
+            monkeypatch.setenv(name, value)
         instance = deployment.instance()
         target = WorkspaceFileTarget(paths=[str(REPO / "workspace.yaml")])
         with WorkspaceProcessContext(instance, target) as workspace:
