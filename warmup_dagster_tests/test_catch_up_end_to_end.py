@@ -200,6 +200,7 @@ def test_a_backfill_of_the_listed_partitions_replans_what_an_smtp_outage_lost(
                     }
                 },
             )
+        assert not result.errors, result.errors
         launched = result.data["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
