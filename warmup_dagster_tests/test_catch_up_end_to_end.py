@@ -29,7 +29,8 @@ from warmup_dagster.testing.smtp_server import FaultySmtpServer, closed_port
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
-# A Monday's window of three hours from 06:00 UTC at 120x: 90 real seconds.
+# A Monday's window of five hours from 06:00 UTC at 120x: 150 real seconds. The daemon's
+# start, the outage and a backfill's launch take the first hours of it.
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MAILBOXES = 4
 QUOTA = 6
@@ -60,13 +61,17 @@ def _env(app_url: str, catch_up: bool) -> dict[str, str]:
         "WARMUP_SECRET_KEY": TEST_SECRET,
         "WARMUP_CLOCK_START": START.isoformat(),
         "WARMUP_CLOCK_SPEED": "120",
-        "WARMUP_SEND_WINDOW_END_HOUR": "9",
+        "WARMUP_SEND_WINDOW_END_HOUR": "11",
         "WARMUP_DAILY_VARIANCE": "0",
         "WARMUP_SCHEDULER_INTERVAL_MS": "1000",
         "WARMUP_CATCH_UP_INTERVAL_SECONDS": "60",
         "WARMUP_CATCH_UP": str(catch_up).lower(),
         "WARMUP_SEND_MAX_ATTEMPTS": "1",  # a refused connection fails the job at once
         "WARMUP_SEND_LEASE_SECONDS": "3600",
+        # a sender run lives through the window, waiting for each due job (caught-up ones
+        # too): at 120x a run's start-up is minutes of clock time, and jobs near the window's
+        # end would expire between runs
+        "WARMUP_SENDER_RUN_MAX_SECONDS": "10800",
     }
 
 
