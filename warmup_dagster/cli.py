@@ -25,6 +25,8 @@ from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import MailboxState
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
+from warmup_dagster.partitions import selection_text
+from warmup_dagster.planning.owing import owing
 from warmup_dagster.progress import progress_for
 from warmup_dagster.settings import Settings, SettingsError, load_settings
 
@@ -274,6 +276,29 @@ def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
             f" {int(under['short'].sum())} sends short"
             + ("" if found.closed else " (its windows are still open)")
         )
+
+
+@report.command("owing")
+@click.option(
+    "--selection", is_flag=True, help="One line to paste into the UI's partition selection."
+)
+@pass_app
+def report_owing(app: App, selection: bool) -> None:
+    """The mailboxes that owe sends today which a re-plan can still place (failed sends, a
+    window still open): what catch-up re-plans. OWED is QUOTA - SENT - QUEUED; SHORTFALL is
+    what their last plan could not place."""
+    with app.engine.connect() as conn:
+        found = owing(conn, app.settings, app.clock.now())
+    if selection:
+        click.echo(selection_text(o.email for o in found))
+        return
+    rows = [
+        (o.email, o.local_date, o.quota, o.counted, o.queued, o.failed, o.shortfall, o.owed)
+        for o in found
+    ]
+    header = ("email", "local_date", "quota", "sent", "queued", "failed", "shortfall", "owed")
+    _echo_table(header, rows, False)
+    click.echo(f"{len(found)} mailboxes owe {sum(o.owed - o.shortfall for o in found)} sends")
 
 
 @report.command("hourly")

@@ -7,7 +7,7 @@ import dagster as dg
 
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
-from warmup_dagster.ops import send_due_mail
+from warmup_dagster.ops import catch_up_mailboxes, send_due_mail
 
 # Run tag by which dagster.yaml's run queue limits sender and planner runs.
 ROLE_TAG = "warmup/role"
@@ -65,3 +65,9 @@ def plan_range_requests(
 def send_job() -> None:
     """Send due mail: one sender run, launched by the dispatch sensor."""
     send_due_mail()
+
+
+@dg.job(name="catch_up", tags={ROLE_TAG: "planner"}, executor_def=dg.in_process_executor)
+def catch_up_job() -> None:
+    """Re-plan what a list of mailboxes still owes today (launched by `catch_up_sensor`)."""
+    catch_up_mailboxes()

@@ -1,9 +1,11 @@
-"""Ops: the sender op, the worker of the send queue."""
+"""Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes."""
 
 import socket
 
 import dagster as dg
+from pydantic import Field
 
+from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sending.worker import Sender
 
@@ -31,3 +33,35 @@ def send_due_mail(
     summary = sender.run()
     context.log.info(f"sender {worker_id} done: {summary.metadata()}")
     yield dg.Output(None, metadata=summary.metadata())
+
+
+class CatchUpConfig(dg.Config):
+    mailboxes: list[str] = Field(
+        description="Addresses (send_plan partition keys) to re-plan: what they owe today."
+    )
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def catch_up_mailboxes(
+    context: dg.OpExecutionContext, config: CatchUpConfig, warmup_db: WarmupDatabase
+):
+    """Re-plans the listed mailboxes (`replan=True`): what each still owes today goes into the
+    rest of its window, within the caps, idempotently (see `planning.planner`)."""
+    plans = plan_mailboxes(
+        warmup_db.engine, config.mailboxes, warmup_db.settings, warmup_db.clock, replan=True
+    )
+    planned = sum(p.planned for p in plans)
+    shortfall = sum(p.shortfall for p in plans)
+    context.log.info(
+        f"caught up {len(config.mailboxes):,} mailboxes: {planned:,} sends planned, "
+        f"shortfall {shortfall:,}"
+    )
+    yield dg.Output(
+        None,
+        metadata={
+            "mailboxes": len(config.mailboxes),
+            "mailbox_days": len(plans),
+            "planned": planned,
+            "shortfall": shortfall,
+        },
+    )

@@ -10,6 +10,8 @@ fixed start) finds its dates there; one running ahead (the demo at 12x) reaches 
 are no partitions yet: `WARMUP_FILL_RATE_DAYS_AHEAD` adds that many days past real time.
 """
 
+import re
+from collections.abc import Iterable
 from datetime import date
 
 import dagster as dg
@@ -17,6 +19,22 @@ import dagster as dg
 from warmup_dagster.settings import Settings, load_settings
 
 mailbox_partitions = dg.DynamicPartitionsDefinition(name="mailboxes")
+
+# What the UI's partition selection (Dagster 1.13) takes unquoted; an address has a dot, so
+# it is quoted, as the UI writes keys itself.
+_BARE_KEY = re.compile(r"[-a-zA-Z0-9_:/@]+")
+
+
+def selection_text(keys: Iterable[str]) -> str:
+    """Partition keys as the UI's partition-selection box takes a list: `"a", "b"`."""
+
+    def quoted(key: str) -> str:
+        if _BARE_KEY.fullmatch(key):
+            return key
+        return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return ", ".join(quoted(key) for key in keys)
+
 
 # UTC+14 all year: the first place each date begins.
 EARLIEST_TIMEZONE = "Pacific/Kiritimati"

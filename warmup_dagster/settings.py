@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     plan_max_shortfall: Share = Field(0.0, description="fraction of the day's quota")
     counter_max_mismatches: Count = Field(0, description="counters that disagree with the log")
     stuck_after_leases: PositiveFloat = Field(2.0, description="leases (WARMUP_SEND_LEASE_SECONDS)")
+    # Catch-up (`sensors/catch_up.py`): re-plans what mailboxes still owe today.
+    catch_up: bool = Field(True, description="true or false: the catch-up sensor re-plans")
+    catch_up_interval_seconds: PositiveInt = Field(300, description="seconds of clock time")
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 

@@ -315,7 +315,7 @@ class DailyQuota(Base):
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
     quota: Mapped[int] = mapped_column(Integer)
     ramp: Mapped[int] = mapped_column(Integer)
-    kept: Mapped[int] = mapped_column(Integer)  # jobs of the day already past pending
+    kept: Mapped[int] = mapped_column(Integer)  # jobs of the day sent or attempted, not FAILED
     planned: Mapped[int] = mapped_column(Integer)  # pending jobs written by the last planning
     shortfall: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)

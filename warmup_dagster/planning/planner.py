@@ -3,7 +3,8 @@
 For each mailbox, planning covers every local day whose send window has not ended and opens
 within `HORIZON` of now: the rest of today and, once it is near, tomorrow. Re-planning a day
 replaces its never-attempted pending jobs and plans only what is still owed; jobs that were
-sent, are in flight, wait for a retry or failed stay and count against the quota.
+sent, are in flight or wait for a retry stay and count against the quota; jobs that failed
+stay on record and count for nothing, so what they owed is planned again (catch-up).
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def _quotas(
         groups[t.day].add(t.box.user_id)
     for day, users in groups.items():
         # the sends that count and the jobs still queued (`queue.counting.day_usage`)
-        used = day_usage(conn, users, day, *_any_zone(day))
+        used = day_usage(conn, users, day, *any_zone(day))
         for user in users:
             remaining[user, day] = -used[user]
     plans = []
@@ -224,7 +225,8 @@ def _quotas(
         quota = quota_of(max(0, left) + kept_queued)
         quota = first_day.first_day_quota(t, settings, quota, quota_of)
         plan = DayPlan(box.id, box.email, t.day, quota)
-        plan.kept = len(jobs)
+        # a FAILED job stays on record but holds nothing: what it owed is planned again
+        plan.kept = kept_queued
         plan.sent = sum(1 for status, _ in jobs if status == JobStatus.SENT)
         remaining[key] -= max(0, quota.value - plan.kept)
         plans.append(plan)
@@ -247,7 +249,7 @@ def _quota_of(
     )
 
 
-def _any_zone(day: date) -> tuple[datetime, datetime]:
+def any_zone(day: date) -> tuple[datetime, datetime]:
     """A span holding every send and job of local date `day`, in any timezone: from its start
     at UTC+14 to its end at UTC-12, and an hour more each side for a retry's backoff."""
     start = datetime.combine(day, time(0), UTC)
