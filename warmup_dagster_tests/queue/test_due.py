@@ -20,9 +20,7 @@ def test_the_earliest_due_jobs_are_taken_across_statuses_in_due_order(engine, ci
     with Session(engine) as session, session.begin():
         user = add_user(session, "owner", NOW)
         box = add_mailbox(session, user, "a@one.example", NOW, cipher)
-        paused = add_mailbox(
-            session, user, "p@two.example", NOW, cipher, state=MailboxState.PAUSED
-        )
+        paused = add_mailbox(session, user, "p@two.example", NOW, cipher, state=MailboxState.PAUSED)
         for minutes, status in [(10, JobStatus.PENDING), (5, JobStatus.RETRY),
                                 (20, JobStatus.PENDING), (90, JobStatus.RETRY),
                                 (1, JobStatus.SENT)]:  # fmt: skip
