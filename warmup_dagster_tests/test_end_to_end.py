@@ -115,7 +115,7 @@ def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
     tmp_path, pg_databases, app_url, monkeypatch
 ):
     # An hour of clock time per real second: three virtual days from Monday 00:00 in about a
-    # minute. Nothing is sent (the dispatch sensor is off); only planning is watched.
+    # minute. Nothing is sent; only planning is watched.
     monday = datetime(2026, 3, 2, 0, 0, 30, tzinfo=UTC)
     days = {date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)}
     engine = make_engine(app_url)
@@ -143,8 +143,13 @@ def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
 
     storage = pg_databases.url(pg_databases.create())
     monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
+    # Only planning is watched: the sensors that would launch other runs every virtual day (at
+    # 3600x, every 24 real s) are off, so the passes do not queue behind them.
     deployment = DagsterDeployment(
-        tmp_path / "dagster_home", storage, env, stopped_sensors=("dispatch_sensor",)
+        tmp_path / "dagster_home",
+        storage,
+        env,
+        stopped_sensors=("dispatch_sensor", "fill_rate_sensor", "catch_up_sensor"),
     )
     passes = {"daily-2026-03-03-0", "daily-2026-03-04-0"}  # Tuesday's and Wednesday's
 
