@@ -367,7 +367,7 @@ def metrics_server(app: App, port: int, host: str) -> None:
 
 
 @main.command("export-log")
-@click.option("--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Local date.")
+@_date_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_app
 def export_log_command(app: App, day: Any, out: Path) -> None:
