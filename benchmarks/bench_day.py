@@ -145,6 +145,37 @@ def project_view(engine: Engine) -> tuple[str, datetime | None]:
         return line, conn.scalar(select(func.min(WarmupJob.created_at)))
 
 
+def duplicate_trail(engine: Engine, arrivals: list[Arrival]) -> list[str]:
+    """For each Message-ID that arrived more than once: its arrivals and its send-log rows
+    (attempt, status, late, run, claim and log times), so a duplicate can be explained."""
+    seen = Counter(a.message_id for a in arrivals)
+    repeated = sorted(m for m, n in seen.items() if n > 1)
+    lines = []
+    with engine.connect() as conn:
+        for message_id in repeated:
+            at = ", ".join(f"{a.at:%H:%M:%S}" for a in arrivals if a.message_id == message_id)
+            rows = conn.execute(
+                select(
+                    SendLog.attempt,
+                    SendLog.status,
+                    SendLog.late,
+                    SendLog.worker_id,
+                    SendLog.claimed_at,
+                    SendLog.created_at,
+                    SendLog.error,
+                )
+                .where(SendLog.message_id == message_id)
+                .order_by(SendLog.id)
+            )
+            trail = "; ".join(
+                f"attempt {a} {s.name}{' late' if late else ''} by {w} claimed"
+                f" {c and f'{c:%H:%M:%S}'} logged {t:%H:%M:%S}{f' ({e})' if e else ''}"
+                for a, s, late, w, c, t, e in rows
+            )
+            lines.append(f"duplicate {message_id}: arrived {at}; send log: {trail or 'none'}")
+    return lines
+
+
 def runs_launched(instance: dg.DagsterInstance) -> str:
     figures = []
     for job in (send_job.name, plan_job.name):
@@ -210,6 +241,7 @@ def run_day(args: argparse.Namespace) -> list[str]:
             ]
         view, first_job = project_view(engine)
         lines = [] if args.plan_only else audit(arrivals, read_plan(engine, settings), settings)
+        lines += duplicate_trail(engine, arrivals)
         engine.dispose()
     lines.insert(
         0,
