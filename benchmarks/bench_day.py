@@ -142,6 +142,19 @@ def project_view(engine: Engine) -> tuple[str, datetime | None]:
             f"the project's own view: jobs {by_status(conn, WarmupJob.status)};"
             f" send-log attempts {by_status(conn, SendLog.status)}"
         )
+        timezone = func.coalesce(Mailbox.timezone, "default")
+        reason = func.substr(func.coalesce(WarmupJob.error, ""), 1, 60)
+        failed = conn.execute(
+            select(timezone, reason, func.count())
+            .join(Mailbox, Mailbox.id == WarmupJob.mailbox_id)
+            .where(WarmupJob.status == JobStatus.FAILED)
+            .group_by(timezone, reason)
+            .order_by(func.count().desc())
+        ).all()
+        if failed:
+            line += "; failed jobs by timezone and reason: " + "; ".join(
+                f"{n} {tz} ({why or 'no reason'})" for tz, why, n in failed
+            )
         return line, conn.scalar(select(func.min(WarmupJob.created_at)))
 
 
@@ -201,6 +214,12 @@ def run_day(args: argparse.Namespace) -> list[str]:
             # real s, about 3 of which go to starting the run (a 10,000-mailbox day fell behind
             # at its peak with runs started 10 a minute).
             "WARMUP_SENDER_RUN_MAX_SECONDS": str(max(900, round(60 * args.speed))),
+            # The SMTP timeout is clock time: at 60x the default 30 s is half a real second, and
+            # a loaded machine's server answered the end of DATA after it, so the message was
+            # delivered, counted a retry and sent again (6 duplicates in a 10,000-mailbox day).
+            # At least 5 real s, with the lease above twice that, as the settings require.
+            "WARMUP_SMTP_TIMEOUT_SECONDS": str(max(30, round(5 * args.speed))),
+            "WARMUP_SEND_LEASE_SECONDS": str(max(600, round(20 * args.speed))),
         }
         # What the daemon and its runs read: this environment with the benchmark's settings.
         settings = load_settings({**os.environ, **env})
