@@ -26,10 +26,10 @@ from warmup_dagster.core.metrics import (
     CYCLE_BOUNDS,
     FILL_BOUNDS,
     PER_MAILBOX_BOUNDS,
-    REASONS,
     cumulative,
     distribution,
 )
+from warmup_dagster.core.reasons import REASONS
 from warmup_dagster.db.dialect import scanning
 from warmup_dagster.db.models import JobKind, Total
 from warmup_dagster.queue.metrics import active_workers, mailbox_days, queue_depth

@@ -348,7 +348,7 @@ class Total(enum.Enum):
     """What a running total in `send_totals` adds up (its label says of what)."""
 
     SENT = "SENT"  # sends that count, by kind (label `send` or `reply`)
-    ERROR = "ERROR"  # attempts that did not send and jobs refused, by reason (`core.metrics`)
+    ERROR = "ERROR"  # attempts that did not send and jobs refused, by reason (`core.reasons`)
     CYCLE = "CYCLE"  # attempts by how long from claim to outcome, by histogram bucket
     CYCLE_SECONDS = "CYCLE_SECONDS"  # the seconds of those attempts, added up (label empty)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from warmup_dagster.core.reasons import job_failure
 from warmup_dagster.core.rules import Rules, Violation, audit, percentile
 from warmup_dagster.core.slots import send_window
 from warmup_dagster.db.models import JobKind, JobStatus
@@ -30,12 +31,6 @@ from warmup_dagster.settings import Settings
 
 _SEND, _REPLY = JobKind.SEND.name, JobKind.REPLY.name
 _QUEUED = [s.name for s in QUEUED]
-# Where a job's error begins with one of these, that is its reason (the claim's refusals).
-_REFUSALS = {
-    "not sent: expired": "expired unsent (its window closed)",
-    "not sent: the mailbox's quota": "refused: the mailbox's quota was used up",
-    "not sent: the owner's plan": "refused: the owner's plan limit was used up",
-}
 
 
 def rules_from(settings: Settings) -> Rules:
@@ -56,16 +51,9 @@ def rules_from(settings: Settings) -> Rules:
 
 
 def failure_reason(code: Any, error: str | None) -> str:
-    """What a failed job's SMTP code and error amount to, as one of few reasons."""
-    if code is not None and not pd.isna(code):
-        return f"SMTP {int(code)}"
-    text = error or ""
-    for start, reason in _REFUSALS.items():
-        if text.startswith(start):
-            return reason
-    if text.startswith("not sent: "):
-        return "refused: " + text.removeprefix("not sent: ").split(";")[0]
-    return "no SMTP reply (attempts used up)" if text else "unknown"
+    """A failed job's reason (`core.reasons.job_failure`), from its columns as pandas holds
+    them (a missing code is NaN)."""
+    return job_failure(None if code is None or pd.isna(code) else int(code), error)
 
 
 def closes_at(day: date, timezones: set[str], settings: Settings) -> datetime | None:
@@ -156,7 +144,8 @@ class Day:
 
     @cached_property
     def failures(self) -> dict[str, int]:
-        """The day's failed jobs by reason, the most frequent first."""
+        """The day's failed jobs by reason (`core.reasons`, the labels of the
+        `warmup_errors_total` metric), the most frequent first."""
         failed = self.rows.failed
         reasons = pd.Series(
             [

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.admission import Candidate, Decision, admit, counter_keys, day_keys
 from warmup_dagster.core.content import job_message_id
-from warmup_dagster.core.metrics import ABANDONED, refusal_error
+from warmup_dagster.core.reasons import ABANDONED, REFUSED_PREFIX, refusal_error
 from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
 from warmup_dagster.queue.caps import last_claimed, limits_from, plan_limits, quotas
@@ -255,12 +255,12 @@ def _refusal(why: str, c: Candidate, before: str | None) -> str:
     """
     if c.reclaimed:
         # Its error is older than the claim whose lease ran out: the abandoned attempt held it.
-        return f"not sent: {why}; it had been claimed and its lease ran out"
+        return f"{REFUSED_PREFIX}{why}; it had been claimed and its lease ran out"
     if not before:
-        return f"not sent: {why}"
+        return f"{REFUSED_PREFIX}{why}"
     if before.startswith("waiting: "):
-        return f"not sent: {why}; it had been {before}"
-    return f"not sent: {why}; its last attempt: {before}"
+        return f"{REFUSED_PREFIX}{why}; it had been {before}"
+    return f"{REFUSED_PREFIX}{why}; its last attempt: {before}"
 
 
 def _defer(

@@ -4,7 +4,7 @@ The claim and `record` raise them in the transactions that claim and record, aft
 counters (every transaction takes the two tables in that order, so they can't deadlock):
 
 - `SENT` by kind (`send`, `reply`): each send that counts (`counting.counted`), once;
-- `ERROR` by reason (`core.metrics.REASONS`): each attempt that did not send, each abandoned
+- `ERROR` by reason (`core.reasons.REASONS`): each attempt that did not send, each abandoned
   claim, each late outcome and each job a claim refused;
 - `CYCLE` by bucket and `CYCLE_SECONDS`: each recorded attempt's time from its claim to its
   outcome, in clock seconds (an abandoned claim has no outcome to time).
@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from warmup_dagster.core.delivery import Outcome
-from warmup_dagster.core.metrics import CYCLE_BOUNDS, LATE, attempt_error, bucket_of
+from warmup_dagster.core.metrics import CYCLE_BOUNDS, bucket_of
+from warmup_dagster.core.reasons import LATE, attempt_error
 from warmup_dagster.db.dialect import upsert
 from warmup_dagster.db.models import JobKind, SendTotal, Total
 

@@ -45,7 +45,7 @@ def test_materializing_a_date_records_its_figures_and_checks(
     worst = metadata["worst_mailboxes"]
     assert [r.data["email"] for r in worst.records] == [BOXES[2], BOXES[0]]
     assert worst.records[1].data["fill"] == 0.667
-    assert "| SMTP 550 | 1 |" in metadata["failures_by_reason"]
+    assert "| smtp_5xx | 1 |" in metadata["failures_by_reason"]
     assert "| 2026-03-02 09:00 | 4 |" in metadata["sends_per_hour"]
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name: e.passed for name, e in checks.items()} == {
