@@ -1,5 +1,6 @@
 """The `warmup` command: database migrations, mailbox import and state, the sandbox server,
-the metrics server, the send log's export and the capacity table."""
+the metrics server, the send log's export, the capacity table and the prune of old history
+(`prune_command.py`)."""
 
 from __future__ import annotations
 
@@ -436,6 +437,11 @@ def capacity_command(
     if not result.feasible:
         sys.exit(1)
 
+
+# In a module of its own; registered here, once `main` exists.
+from warmup_dagster.prune_command import prune_command  # noqa: E402
+
+main.add_command(prune_command)
 
 if __name__ == "__main__":
     main()

@@ -1,11 +1,14 @@
-"""Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes."""
+"""Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes;
+the retention op."""
 
 import socket
 
 import dagster as dg
 from pydantic import Field
 
+from warmup_dagster.assets.fill_rate import retention_release
 from warmup_dagster.planning.planner import plan_mailboxes
+from warmup_dagster.queue.retention import prune
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sending.worker import Sender
 
@@ -65,3 +68,27 @@ def catch_up_mailboxes(
             "shortfall": shortfall,
         },
     )
+
+
+class PruneConfig(dg.Config):
+    dry_run: bool = Field(False, description="Count what would be deleted; delete nothing.")
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def prune_past_retention(
+    context: dg.OpExecutionContext, config: PruneConfig, warmup_db: WarmupDatabase
+):
+    """Deletes the history past `WARMUP_RETENTION_DAYS` in bounded batches (`queue.retention`):
+    the finished jobs of those dates, their send-log rows, their daily quotas and old counters;
+    with `WARMUP_RETENTION_REQUIRES_FILL_RATE`, only dates whose `fill_rate` is materialized."""
+    settings = warmup_db.settings
+    pruned = prune(
+        warmup_db.engine,
+        warmup_db.clock.now(),
+        settings,
+        retention_release(settings, context.instance),
+        dry_run=config.dry_run,
+    )
+    for line in pruned.lines():
+        context.log.info(line)
+    yield dg.Output(None, metadata=pruned.metadata())

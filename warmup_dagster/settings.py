@@ -141,6 +141,17 @@ Hour = Annotated[int, _rule(lambda v: 0 <= v <= 24, "must be an hour from 0 to 2
 Fraction = Annotated[float, _rule(lambda v: 0 <= v < 1, "must be a fraction from 0 to below 1")]
 Share = Annotated[float, _rule(lambda v: 0 <= v <= 1, "must be a fraction from 0 to 1")]
 Count = Annotated[int, _rule(lambda v: v >= 0, "must be a whole number from 0")]
+# Days of history kept at least: the day counters are kept a week (`queue.counters.KEEP_DAYS`)
+# and a local date is up to a day off the UTC date, so the audit of every counter still kept
+# finds its send log.
+MIN_RETENTION_DAYS = 8
+RetentionDays = Annotated[
+    int,
+    _rule(
+        lambda v: v == 0 or v >= MIN_RETENTION_DAYS,
+        f"must be 0 (keep everything) or at least {MIN_RETENTION_DAYS} days",
+    ),
+]
 # What a mailbox added after its first day's window opened does that day (`planning.first_day`).
 FIRST_DAY_MODES = ("prorate", "next_day")
 FirstDay = Annotated[
@@ -205,6 +216,16 @@ class Settings(BaseSettings):
     # Catch-up (`sensors/catch_up.py`): re-plans what mailboxes still owe today.
     catch_up: bool = Field(True, description="true or false: the catch-up sensor re-plans")
     catch_up_interval_seconds: PositiveInt = Field(300, description="seconds of clock time")
+    # Retention (`queue/retention.py`, `sensors/retention.py`): pruning the hot tables.
+    retention_days: RetentionDays = Field(
+        35, description="clock days; local dates older than this are pruned, 0 keeps all"
+    )
+    retention_requires_fill_rate: bool = Field(
+        True,
+        description="true or false: a local date is pruned only once its fill_rate partition "
+        "is materialized",
+    )
+    retention_batch_rows: PositiveInt = Field(5_000, description="jobs per delete transaction")
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 

@@ -1,5 +1,6 @@
 """The `fill_rate` asset: one daily partition per local date, its figures and its checks."""
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -9,7 +10,9 @@ from warmup_dagster import fill
 from warmup_dagster.fill.checks import DESCRIPTIONS, Verdict, evaluate
 from warmup_dagster.fill.day import Day
 from warmup_dagster.partitions import fill_days
+from warmup_dagster.queue.retention import Release, cutoff
 from warmup_dagster.resources import WarmupDatabase
+from warmup_dagster.settings import Settings
 
 # Rows of the worst-mailboxes table in the UI.
 WORST = 20
@@ -83,12 +86,15 @@ def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> d
     plan feasible, counters agree, no stuck jobs), each against its `WARMUP_*` threshold.
     Materializing a past date again recomputes it; backfill a range for history.
     """
-    day = fill.load(
-        warmup_db.engine,
-        warmup_db.settings,
-        date.fromisoformat(context.partition_key),
-        warmup_db.clock.now(),
-    )
+    when, now = date.fromisoformat(context.partition_key), warmup_db.clock.now()
+    first_kept = cutoff(now, warmup_db.settings.retention_days)
+    if first_kept is not None and when < first_kept and recorded_dates(context.instance, [when]):
+        raise dg.Failure(
+            description=f"{when} is past retention (dates before {first_kept} are pruned,"
+            " WARMUP_RETENTION_DAYS): its rows may be gone, and its last materialization is"
+            " its record; recomputing it would record what is left over it"
+        )
+    day = fill.load(warmup_db.engine, warmup_db.settings, when, now)
     verdicts = evaluate(day, fill.mismatches(warmup_db.engine, day))
     figures = day.figures
     context.log.info(
@@ -102,3 +108,24 @@ def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> d
     return dg.MaterializeResult(
         metadata=metadata(day), check_results=[_result(v) for v in verdicts]
     )
+
+
+def recorded_dates(instance: dg.DagsterInstance, dates: Iterable[date]) -> set[date]:
+    """The dates among `dates` whose `fill_rate` partition has a materialization: their
+    figures are on record in Dagster, whatever becomes of their rows."""
+    return {
+        day
+        for day in dates
+        if instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=fill_rate.key, asset_partitions=[day.isoformat()]),
+            limit=1,
+        ).records
+    }
+
+
+def retention_release(settings: Settings, instance: dg.DagsterInstance) -> Release | None:
+    """Which dates past retention may be pruned: with `WARMUP_RETENTION_REQUIRES_FILL_RATE`
+    those with a `fill_rate` record (`recorded_dates`); without it, all (None)."""
+    if not settings.retention_requires_fill_rate:
+        return None
+    return lambda dates: recorded_dates(instance, dates)

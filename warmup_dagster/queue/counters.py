@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.admission import CounterKey, Scope
@@ -61,20 +62,44 @@ def bump_counters(conn: Connection, deltas: Counter[CounterKey]) -> None:
         conn.execute(statement, rows)
 
 
-def prune_counters(engine: Engine, now: datetime) -> int:
-    """Delete counters no cap will read again; returns how many."""
+def _prunable(now: datetime) -> list[Any]:
+    """The conditions of the counters no cap and no audit reads again, one per scope group."""
     minute = epoch_minute(now)
     old_day = now.date().toordinal() - KEEP_DAYS
-    with writing(engine) as conn:
-        deleted = 0
+    return [
+        SendCounter.scope.in_(scopes) & (SendCounter.period < before)
         for scopes, before in (
             (MINUTE_SCOPES, minute - KEEP_MINUTES),
             (HOUR_SCOPES, (minute - KEEP_MINUTES) // 60),
             (DAY_SCOPES, old_day),
-        ):
-            deleted += conn.execute(
-                delete(SendCounter).where(
-                    SendCounter.scope.in_(scopes), SendCounter.period < before
-                )
-            ).rowcount
-        return deleted
+        )
+    ]
+
+
+def prune_counters(engine: Engine, now: datetime) -> int:
+    """Delete counters no cap will read again, in one transaction; returns how many.
+
+    A sender run does it at its start: little has piled up since the last run. Retention
+    deletes them in batches (`delete_counter_batch`).
+    """
+    with writing(engine) as conn:
+        return sum(conn.execute(delete(SendCounter).where(old)).rowcount for old in _prunable(now))
+
+
+def delete_counter_batch(conn: Connection, now: datetime, batch: int) -> int:
+    """Delete at most `batch` of the counters `prune_counters` would delete; returns how many
+    (0 when none is left)."""
+    for old in _prunable(now):
+        keys = select(*_KEY).where(old).limit(batch)
+        if deleted := conn.execute(delete(SendCounter).where(tuple_(*_KEY).in_(keys))).rowcount:
+            return deleted
+    return 0
+
+
+def count_prunable_counters(engine: Engine, now: datetime) -> int:
+    """How many counters `prune_counters` would delete now."""
+    with engine.connect() as conn:
+        return sum(
+            conn.scalar(select(func.count()).select_from(SendCounter).where(old)) or 0
+            for old in _prunable(now)
+        )
