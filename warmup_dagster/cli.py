@@ -23,6 +23,7 @@ from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import MailboxState
+from warmup_dagster.domains import cli as domains_cli
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
 from warmup_dagster.partitions import selection_text
@@ -436,6 +437,8 @@ def capacity_command(
     if not result.feasible:
         sys.exit(1)
 
+
+main.add_command(domains_cli.domains)
 
 if __name__ == "__main__":
     main()
