@@ -114,7 +114,7 @@ def test_the_sensor_skips_when_domain_checks_are_off(pool, db_url, instance, mon
 def test_the_check_domains_job_runs_from_the_definitions(pool, db_url, instance, monkeypatch):
     monkeypatch.setenv("WARMUP_DATABASE_URL", db_url)
     monkeypatch.setenv("WARMUP_SECRET_KEY", TEST_SECRET)
-    result = defs.get_job_def("check_domains").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("check_domains").execute_in_process(instance=instance)
     assert result.success
     [event] = result.get_asset_materialization_events()
     assert event.materialization.metadata["domains_checked"].value == 3
