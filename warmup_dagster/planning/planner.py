@@ -243,16 +243,16 @@ def _quota_of(
     variance: float,
     plan_remaining: int | None,
 ) -> Quota:
+    # the mailbox's own state first; an active mailbox may be held for its domain (`gate`)
     active = box.state == MailboxState.ACTIVE
+    inactive = f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}"
     throttle_reasons = [r for r in (box.throttle_reason, domain.throttle_reason) if r]
     return daily_quota(
         box.id,
         ramp,
         day,
         active=active and not domain.held,
-        inactive_reason=domain.held
-        if active
-        else f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
+        inactive_reason=domain.held if active else inactive,
         throttle=min(box.throttle, domain.throttle),
         throttle_reason="; ".join(throttle_reasons),
         plan_remaining=plan_remaining,
