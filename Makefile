@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
-	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention clean
+	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill \
-	bench-metrics bench-retention
+	bench-metrics bench-retention bench-domains
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -72,6 +72,10 @@ bench-fill: install
 
 # 100,000 mailboxes and a day of 1,000,000 sends, then timed scrapes of `warmup metrics-server`
 # (the timing takes /tmp/warmup-bench.lock exclusively itself, the setup does not).
+# The domain checks of 10,000 domains against a local DNS server (no database).
+bench-domains: install
+	$(BIN)/python -m benchmarks.bench_domains --domains 10000
+
 bench-metrics: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_metrics

@@ -29,6 +29,13 @@ setup(
         "pydantic-settings>=2.6,<3",
         "pandas>=2.2,<4",
         "prometheus-client>=0.20,<1",
+        # Domain checks: DNS lookups, SPF evaluation (RFC 7208), the Public Suffix List
+        # (DMARC's organizational domain, shipped with the package); dnslib is the tests'
+        # authoritative DNS server (warmup_dagster/testing/dns_server.py).
+        "dnspython>=2.6,<3",
+        "pyspf>=2.0.14,<2.1",
+        "publicsuffixlist>=1.0,<2",
+        "dnslib>=0.9.24,<0.10",
     ],
     extras_require={
         "dev": [

@@ -24,6 +24,7 @@ from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import MailboxState
+from warmup_dagster.domains import cli as domains_cli
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
 from warmup_dagster.partitions import selection_text
@@ -442,6 +443,7 @@ def capacity_command(
 from warmup_dagster.prune_command import prune_command  # noqa: E402
 
 main.add_command(prune_command)
+main.add_command(domains_cli.domains)
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from warmup_dagster.assets.domain_health import domain_health
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
 from warmup_dagster.ops import catch_up_mailboxes, prune_past_retention, send_due_mail
@@ -37,6 +38,15 @@ fill_rate_job = dg.define_asset_job(
     "report_fill_rate",
     selection=[fill_rate],
     description="Compute one local date's fill rate and run its checks.",
+)
+
+
+# In process: one asset, its checks in a thread pool of the run's own process.
+domain_job = dg.define_asset_job(
+    "check_domains",
+    selection=[domain_health],
+    executor_def=dg.in_process_executor,
+    description="Check the sending domains' MX, SPF, DKIM, DMARC and blocklist listings.",
 )
 
 

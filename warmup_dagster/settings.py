@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 
 from warmup_dagster.core.ramp import DEFAULT_VARIANCE
 from warmup_dagster.crypto import SECRET_KEY_VAR
+from warmup_dagster.domains import config as domain_config
 
 PREFIX = "WARMUP_"
 # `WARMUP_*` variables that are not settings but are read elsewhere: the secret (crypto.py and
@@ -133,6 +134,16 @@ def _database_url(value: str) -> str:
     return normalize_database_url(value) if value else value
 
 
+def _parsed(parse: Callable[[str], Any]) -> AfterValidator:
+    """Keep the text as it was given once `parse` accepts it (its ValueError names the fault)."""
+
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
+
+
 PositiveInt = Annotated[int, _rule(lambda v: v > 0, "must be a whole number above 0")]
 PositiveFloat = Annotated[
     float, _rule(lambda v: math.isfinite(v) and v > 0, "must be a number above 0")
@@ -226,6 +237,28 @@ class Settings(BaseSettings):
         "is materialized",
     )
     retention_batch_rows: PositiveInt = Field(5_000, description="jobs per delete transaction")
+    # Domain checks (`warmup_dagster.domains`): the resolver, the blocklists, the gate.
+    domain_checks: bool = Field(True, description="true or false: the domain health sensor runs")
+    dns_nameservers: Annotated[str, _parsed(domain_config.nameservers)] = Field(
+        "", description="IP[:port] list; empty: the system's resolvers"
+    )
+    # A network timeout, like the SMTP one: clock time, N/S real seconds at speed S.
+    dns_timeout_seconds: PositiveFloat = Field(5.0, description="seconds of clock time")
+    dns_concurrency: PositiveInt = Field(32, description="domains checked at once")
+    dnsbl_zones: Annotated[str, _parsed(domain_config.zones)] = Field(
+        "", description="[domain:|ip:]zone list"
+    )
+    dnsbl_throttle: Share = Field(
+        0.5, description="fraction of its quota a listed domain's mailboxes keep"
+    )
+    dkim_selectors: Annotated[str, _parsed(domain_config.selectors)] = Field(
+        "", description="domain:selector[|selector] list"
+    )
+    domain_gate: Annotated[
+        str,
+        BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
+        _parsed(domain_config.gate_mode),
+    ] = Field("flag", description="flag (report only) or hold (keep out of planning)")
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 

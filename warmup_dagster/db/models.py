@@ -11,6 +11,7 @@ import enum
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -374,3 +375,31 @@ class ClockAnchor(Base):
     virtual_start: Mapped[datetime] = mapped_column(UTCDateTime)
     real_start: Mapped[datetime] = mapped_column(UTCDateTime)
     speed: Mapped[float] = mapped_column(Float)
+
+
+class DomainStatus(enum.Enum):
+    """A sending domain's worst check (`warmup_dagster.domains`)."""
+
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+class DomainCheck(Base):
+    """A sending domain's latest checks (MX, SPF, DKIM, DMARC, blocklists). Written by
+    `warmup_dagster.domains.store` only; planning reads the gate and the listing."""
+
+    __tablename__ = "domain_checks"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[DomainStatus] = mapped_column(_enum(DomainStatus, "status"))
+    # One object per check: kind, status, detail, fix, data (`domains.model.Check`).
+    checks: Mapped[list] = mapped_column(JSON)
+    # Failing SPF or DMARC, in words: what keeps the domain out of planning when
+    # WARMUP_DOMAIN_GATE=hold. None when both pass or only warn.
+    gate_reason: Mapped[str | None] = mapped_column(Text)
+    listed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    listed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_domain_checks_status", "status"),)

@@ -28,6 +28,7 @@ from warmup_dagster.core.slots import (
 )
 from warmup_dagster.db.dialect import exclusive, refresh_statistics
 from warmup_dagster.db.models import DailyQuota, JobStatus, MailboxState, WarmupJob
+from warmup_dagster.domains.gate import DomainLimits, limits
 from warmup_dagster.planning import first_day, queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
@@ -217,6 +218,7 @@ def _quotas(
         quota_of = partial(
             _quota_of,
             box,
+            limits(box, settings),
             first_day.ramp(box, t.timezone, settings, box.weekdays_only),
             t.day,
             settings.daily_variance,
@@ -234,16 +236,25 @@ def _quotas(
 
 
 def _quota_of(
-    box: Row, ramp: RampSettings, day: date, variance: float, plan_remaining: int | None
+    box: Row,
+    domain: DomainLimits,
+    ramp: RampSettings,
+    day: date,
+    variance: float,
+    plan_remaining: int | None,
 ) -> Quota:
+    # the mailbox's own state first; an active mailbox may be held for its domain (`gate`)
+    active = box.state == MailboxState.ACTIVE
+    inactive = f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}"
+    throttle_reasons = [r for r in (box.throttle_reason, domain.throttle_reason) if r]
     return daily_quota(
         box.id,
         ramp,
         day,
-        active=box.state == MailboxState.ACTIVE,
-        inactive_reason=f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}",
-        throttle=box.throttle,
-        throttle_reason=box.throttle_reason or "",
+        active=active and not domain.held,
+        inactive_reason=domain.held if active else inactive,
+        throttle=min(box.throttle, domain.throttle),
+        throttle_reason="; ".join(throttle_reasons),
         plan_remaining=plan_remaining,
         variance=variance,
     )

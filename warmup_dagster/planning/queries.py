@@ -21,6 +21,7 @@ from warmup_dagster.db.dialect import among, copy_csv, epoch_minute_sql, is_post
 from warmup_dagster.db.engine import chunks
 from warmup_dagster.db.models import (
     DailyQuota,
+    DomainCheck,
     JobStatus,
     Mailbox,
     MailboxState,
@@ -28,17 +29,20 @@ from warmup_dagster.db.models import (
     User,
     WarmupJob,
 )
+from warmup_dagster.domains import gate
 from warmup_dagster.queue.counting import count_queued
 from warmup_dagster.queue.states import QUEUED
 
 
 def batch_mailboxes(conn: Connection, emails: Sequence[str]) -> list[Any]:
-    """The mailboxes to plan, as rows of what planning reads, with the owner's plan limit."""
+    """The mailboxes to plan, as rows of what planning reads, with the owner's plan limit and
+    their domain's latest checks (`domains.gate.COLUMNS`)."""
     columns = [
         Mailbox.id, Mailbox.user_id, Mailbox.email, Mailbox.domain, Mailbox.timezone,
         Mailbox.state, Mailbox.state_reason, Mailbox.throttle, Mailbox.throttle_reason,
         Mailbox.daily_limit, Mailbox.ramp_start, Mailbox.ramp_step, Mailbox.warmup_start_date,
         Mailbox.weekdays_only, Mailbox.created_at, Plan.daily_send_limit.label("plan_limit"),
+        *gate.COLUMNS,
     ]  # fmt: skip
     rows = []
     for among_emails in among(conn, Mailbox.email, emails):
@@ -46,6 +50,7 @@ def batch_mailboxes(conn: Connection, emails: Sequence[str]) -> list[Any]:
             select(*columns)
             .join(User, Mailbox.user_id == User.id)
             .join(Plan, User.plan_id == Plan.id)
+            .outerjoin(DomainCheck, DomainCheck.domain == Mailbox.domain)
             .where(among_emails)
         ).all()
     return rows

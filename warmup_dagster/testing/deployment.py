@@ -57,7 +57,10 @@ class DagsterDeployment:
         stopped_sensors: tuple[str, ...] = (),
     ) -> None:
         self.home = home
-        self.env = {**dagster_env(), **os.environ, **env, "DAGSTER_HOME": str(home)}
+        # Domain checks query DNS servers outside the machine unless a test gives its own
+        # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on.
+        off = {"WARMUP_DOMAIN_CHECKS": "false"}
+        self.env = {**dagster_env(), **off, **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
         config = yaml.safe_load((REPO / "dagster.yaml").read_text())
         if sender_limit is not None:
