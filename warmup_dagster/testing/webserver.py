@@ -8,22 +8,18 @@ ready once GraphQL reports the code location loaded, and it is stopped by its pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 
 from warmup_dagster.clock import RealClock
 from warmup_dagster.local_smtp import free_port
-from warmup_dagster.testing.deployment import REPO, dagster_env
+from warmup_dagster.testing.deployment import REPO, ProcessGroup, dagster_env
 
 WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
 HOST = "127.0.0.1"
@@ -34,7 +30,7 @@ LOCATIONS = """
 """
 
 
-class DagsterWebserver:
+class DagsterWebserver(ProcessGroup):
     """Start with `with DagsterWebserver(home, env) as web:`; `web.url` is the UI's address.
 
     Args:
@@ -56,7 +52,6 @@ class DagsterWebserver:
         self.timeout = timeout
         self.env = {**dagster_env(), **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.log_path = home / "webserver.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -76,29 +71,13 @@ class DagsterWebserver:
 
     def __enter__(self) -> DagsterWebserver:
         command = [str(WEBSERVER), "-w", str(REPO / "workspace.yaml")]
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [*command, "-h", HOST, "-p", str(self.port)],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._start([*command, "-h", HOST, "-p", str(self.port)], self.env)
         try:
             self._wait_until_loaded()
         except BaseException:
             self.stop()
             raise
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_until_loaded(self) -> None:
         clock = RealClock()  # wall time: the webserver is a real process
@@ -126,17 +105,3 @@ class DagsterWebserver:
             f"the webserver did not load the code location within {self.timeout:.0f} s "
             f"({state}):\n{self.log_tail()}"
         )
-
-    def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        os.killpg(self._process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=30)
-        # Its code server may ignore SIGTERM: nothing of the group stays.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        self._process.wait()
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
