@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
-	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains clean
+	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains clean \
+	ui-check
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +23,7 @@ demo: install
 test: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_promtool.sh
+	scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -89,3 +91,10 @@ bench-retention: install
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache
+
+# The UI in headless Chromium on demo days: the send_plan partitions, the fill_rate plots and
+# checks, the clicks that rerun the mailboxes that missed; screenshots into docs/images/.
+# `make test` runs the same test (its screenshots go to a temporary folder).
+ui-check: install
+	scripts/ensure_chromium.sh
+	$(BIN)/python -m pytest warmup_dagster_tests/ui -x -q --ui-screenshots docs/images

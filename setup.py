@@ -42,6 +42,7 @@ setup(
             "pytest>=8",
             "hypothesis>=6.100",
             "ruff>=0.6",
+            "selenium>=4.20,<5",
         ],
     },
     entry_points={"console_scripts": ["warmup=warmup_dagster.cli:main"]},

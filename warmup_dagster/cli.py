@@ -282,7 +282,9 @@ def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
 
 @report.command("owing")
 @click.option(
-    "--selection", is_flag=True, help="One line to paste into the UI's partition selection."
+    "--selection",
+    is_flag=True,
+    help="The addresses as one line of Dagster's partition-selection text (quoted keys).",
 )
 @pass_app
 def report_owing(app: App, selection: bool) -> None:

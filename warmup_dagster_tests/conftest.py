@@ -25,8 +25,18 @@ from warmup_dagster.db.engine import make_engine
 from warmup_dagster.testing.postgres import PG_ADMIN_URL, ScratchDatabases, admin_connection
 
 TEST_SECRET = "test-secret-key-not-for-production"
+
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ui-screenshots",
+        type=Path,
+        default=None,
+        help="where the UI test saves its screenshots (make ui-check: docs/images)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """Catch-up end to end, as deployed: the daemon on a PostgreSQL-backed instance, an SMTP outage
 that makes mailboxes miss (their jobs end FAILED), then what they owe re-planned and sent, so
-the day ends at its quota, automatically (`catch_up_sensor`). The by-hand path (a backfill of
-the listed `send_plan` partitions launched through GraphQL) has no end-to-end test yet: its
-first version (in this file's history, at the catch-up merge) ended below quota."""
+the day ends at its quota: automatically (`catch_up_sensor`), and by hand, with a backfill of
+the listed `send_plan` partitions launched through the webserver's GraphQL as the UI launches
+it (`launchPartitionBackfill` with the partition names and the asset selection)."""
 
+import contextlib
 import io
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,15 +13,19 @@ import dagster as dg
 import pytest
 from sqlalchemy import func, select
 
-from warmup_dagster.clock import FixedClock
+from warmup_dagster.clock import FixedClock, clock_from_settings
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import DailyQuota, JobStatus, SendLog, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
+from warmup_dagster.planning.owing import owing
 from warmup_dagster.queue.counting import counted
+from warmup_dagster.queue.states import FINISHED
+from warmup_dagster.settings import load_settings
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.smtp_server import FaultySmtpServer, closed_port
+from warmup_dagster.testing.webserver import DagsterWebserver
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
@@ -30,6 +35,17 @@ START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MAILBOXES = 4
 QUOTA = 6
 FAILED_BEFORE_RECOVERY = 3  # the outage lasts until this many jobs have failed
+
+# What the UI's "Launch backfill" sends for an asset's selected partitions.
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+  }
+}
+"""
 
 
 @pytest.fixture
@@ -111,23 +127,33 @@ def _at_quota(engine) -> bool:
     return len(quotas) == MAILBOXES and all(sent[box] == q for box, q in quotas.items())
 
 
-def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover):
+def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover, web=False):
     """Mailboxes point at a port nothing listens on until jobs have failed, then the server
-    comes up there; `recover(deployment, engine)` runs once it is up. Returns what the
-    checks need, after the day ended at its quota and the deployment was drained."""
+    comes up there; `recover(deployment, engine, env, webserver)` runs once it is up (with
+    `web`, a webserver on the deployment, loaded before the daemon starts the clock; else
+    None). Returns what the checks need, after the day ended at its quota and the deployment
+    was drained."""
     engine = make_engine(app_url)
     port = closed_port()
     _import(engine, port)
     storage = pg_databases.url(pg_databases.create())
     monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
     env = _env(app_url, catch_up)
-    with DagsterDeployment(tmp_path / "dagster_home", storage, env) as deployment:
+    deployment = DagsterDeployment(tmp_path / "dagster_home", storage, env)
+    with contextlib.ExitStack() as stack:
+        webserver = (
+            stack.enter_context(DagsterWebserver(deployment.home, deployment.env)) if web else None
+        )
+        stack.enter_context(deployment)
         deployment.wait_for(
             lambda: _failed(engine) >= FAILED_BEFORE_RECOVERY, 180, "jobs failed by the outage"
         )
         with FaultySmtpServer(port=port) as smtp:
-            recover(deployment, engine, env)
-            deployment.wait_for(lambda: _at_quota(engine), 300, "the day at its quota")
+            recover(deployment, engine, env, webserver)
+            try:
+                deployment.wait_for(lambda: _at_quota(engine), 300, "the day at its quota")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nthe day's plans: {_plans(engine)}") from None
             deployment.drain(
                 ("dispatch_sensor", "mailbox_partitions_sensor", "catch_up_sensor"), 120
             )
@@ -155,3 +181,84 @@ def test_the_catch_up_sensor_replans_what_an_smtp_outage_lost(
     assert all(r.tags.get("dagster/sensor_name") == "catch_up_sensor" for r in catch_ups)
     keys = [r.tags["dagster/run_key"] for r in catch_ups]
     assert len(keys) == len(set(keys))
+
+
+def test_a_backfill_of_the_listed_partitions_replans_what_an_smtp_outage_lost(
+    tmp_path, pg_databases, app_url, monkeypatch
+):
+    listed: list[str] = []
+
+    def backfill(deployment, engine, env, webserver):
+        settings = load_settings(env)
+        clock = clock_from_settings(settings, engine)
+        recovered = clock.now()
+        # every job due before the server came up has ended, so the list is complete
+        deployment.wait_for(
+            lambda: _unfinished_before(engine, recovered) == 0, 120, "the outage's jobs ended"
+        )
+        with engine.connect() as conn:
+            listed.extend(o.email for o in owing(conn, settings, clock.now()))
+        assert listed, "the outage made mailboxes miss"
+        result = webserver.graphql(
+            LAUNCH_BACKFILL,
+            {"params": {"assetSelection": [{"path": ["send_plan"]}], "partitionNames": listed}},
+        )
+        launched = result["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    instance, runs = _run_outage(
+        tmp_path, pg_databases, app_url, monkeypatch, False, backfill, web=True
+    )
+    assert not [r for r in runs if r.job_name == "catch_up"]  # WARMUP_CATCH_UP=false
+    (backfill_id,) = {r.tags["dagster/backfill"] for r in runs if "dagster/backfill" in r.tags}
+    backfill_runs = [r for r in runs if r.tags.get("dagster/backfill") == backfill_id]
+    # no run config: the asset's default config, which re-plans
+    assert all(not r.run_config.get("ops") for r in backfill_runs)
+    materialized = {
+        e.dagster_event.partition
+        for r in backfill_runs
+        for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    }
+    assert materialized == set(listed)
+
+
+def _unfinished_before(engine, when: datetime) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(func.count()).where(
+                WarmupJob.scheduled_at < when, WarmupJob.status.not_in(FINISHED)
+            )
+        )
+
+
+def _plans(engine) -> str:
+    """Each mailbox-day's last plan, and its jobs by status: what a day below quota lacked."""
+    with engine.connect() as conn:
+        plans = conn.execute(
+            select(
+                DailyQuota.mailbox_id,
+                DailyQuota.quota,
+                DailyQuota.kept,
+                DailyQuota.planned,
+                DailyQuota.shortfall,
+                DailyQuota.planned_at,
+                DailyQuota.last_slot,
+            ).where(DailyQuota.local_date == START.date())
+        ).all()
+        jobs = conn.execute(
+            select(WarmupJob.mailbox_id, WarmupJob.status, func.count())
+            .where(WarmupJob.local_date == START.date())
+            .group_by(WarmupJob.mailbox_id, WarmupJob.status)
+        ).all()
+    by_box: dict[int, dict[str, int]] = {}
+    for box, status, n in jobs:
+        by_box.setdefault(box, {})[status.value] = n
+    lines = []
+    for p in plans:
+        last = f"{p.last_slot:%H:%M}" if p.last_slot else "none"
+        lines.append(
+            f"mailbox {p.mailbox_id}: quota {p.quota}, kept {p.kept}, planned {p.planned}, "
+            f"shortfall {p.shortfall}, planned at {p.planned_at:%H:%M}, last slot {last}, "
+            f"jobs {by_box.get(p.mailbox_id, {})}"
+        )
+    return "; ".join(lines)

@@ -36,7 +36,49 @@ def dagster_env() -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-class DagsterDeployment:
+class ProcessGroup:
+    """A child process in a session (process group) of its own, its output in `log_path`;
+    stopped by the group, so nothing it started outlives it."""
+
+    log_path: Path
+    _process: subprocess.Popen[bytes] | None = None
+
+    def _start(self, command: list[str], env: Mapping[str, str]) -> None:
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """`SIGTERM` to the group, then `SIGKILL` if it has not exited within 30 s."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=30)
+        # A code server may ignore SIGTERM and outlive its parent: nothing of the group stays.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class DagsterDeployment(ProcessGroup):
     """Start with `with DagsterDeployment(home, storage_url, env) as d:`; stops on exit.
 
     Args:
@@ -70,7 +112,6 @@ class DagsterDeployment:
         home.mkdir(parents=True, exist_ok=True)
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
         self.log_path = home / "daemon.log"
-        self._process: subprocess.Popen[bytes] | None = None
         self.stopped_sensors = stopped_sensors
 
     def stop_sensor(self, name: str) -> None:
@@ -98,43 +139,13 @@ class DagsterDeployment:
     def __enter__(self) -> DagsterDeployment:
         for sensor in self.stopped_sensors:
             self.stop_sensor(sensor)
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [str(DAEMON), "run", "-w", str(REPO / "workspace.yaml")],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
         # The daemon's group includes its code server; runs are their own processes.
-        os.killpg(self._process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=30)
-        # A code server may ignore SIGTERM and outlive the daemon: nothing of the group stays.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        self._process.wait()
+        self._start([str(DAEMON), "run", "-w", str(REPO / "workspace.yaml")], self.env)
+        return self
 
     def instance(self) -> dg.DagsterInstance:
         os.environ["WARMUP_DAGSTER_POSTGRES_URL"] = self.env["WARMUP_DAGSTER_POSTGRES_URL"]
         return dg.DagsterInstance.from_config(str(self.home))
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll `condition` until true; fail with the daemon's log if it never is."""
