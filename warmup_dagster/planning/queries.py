@@ -21,13 +21,13 @@ from warmup_dagster.db.dialect import among, copy_csv, epoch_minute_sql, is_post
 from warmup_dagster.db.engine import chunks
 from warmup_dagster.db.models import (
     DailyQuota,
-    JobStatus,
     Mailbox,
     MailboxState,
     Plan,
     User,
     WarmupJob,
 )
+from warmup_dagster.planning.model import Kept
 from warmup_dagster.queue.counting import count_queued
 from warmup_dagster.queue.states import QUEUED
 
@@ -83,20 +83,18 @@ def planned_days(conn: Connection, ids: Collection[int], days: Collection[date])
     return found
 
 
-def kept_jobs(
-    conn: Connection, targets: dict[date, list[int]]
-) -> dict[tuple[int, date], list[tuple[JobStatus, datetime]]]:
+def kept_jobs(conn: Connection, targets: dict[date, list[int]]) -> Kept:
     """What stays of each mailbox-day after `queue.enqueue.replace_unattempted`: (status, due
-    time) per job."""
-    kept: dict[tuple[int, date], list[tuple[JobStatus, datetime]]] = defaultdict(list)
+    time, kind) per job."""
+    kept: Kept = defaultdict(list)
     for day, ids in targets.items():
         for among_ids in among(conn, WarmupJob.mailbox_id, ids):
-            for box_id, status, due in conn.execute(
-                select(WarmupJob.mailbox_id, WarmupJob.status, WarmupJob.due_at).where(
-                    among_ids, WarmupJob.local_date == day
-                )
+            for box_id, status, due, kind in conn.execute(
+                select(
+                    WarmupJob.mailbox_id, WarmupJob.status, WarmupJob.due_at, WarmupJob.kind
+                ).where(among_ids, WarmupJob.local_date == day)
             ):
-                kept[box_id, day].append((status, due))
+                kept[box_id, day].append((status, due, kind))
     return kept
 
 

@@ -22,6 +22,8 @@ TABLES = {
     "daily_quotas",
     "send_counters",
     "send_totals",
+    "engagements",
+    "engagement_mailboxes",
 }
 
 
