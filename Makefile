@@ -22,6 +22,7 @@ demo: install
 test: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_promtool.sh
+	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -174,7 +174,8 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 @click.option("--user", help="Only this user's mailboxes.")
 @pass_app
 def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
-    """List mailboxes with their owner, plan, state (and why) and servers."""
+    """List mailboxes with their owner, plan, state (and why, with a paused engagement's
+    reason) and servers."""
     views = list_mailboxes(
         app.engine, state=MailboxState(state.upper()) if state else None, user=user
     )
@@ -188,7 +189,15 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
             str(v.daily_limit),
             v.timezone or app.settings.send_window_timezone,
             v.smtp,
-            v.state_reason or "",
+            "; ".join(
+                filter(
+                    None,
+                    [
+                        v.state_reason,
+                        v.engagement_paused and f"engagement paused: {v.engagement_paused}",
+                    ],
+                )
+            ),
         )
         for v in views
     ]
@@ -211,7 +220,7 @@ def mailboxes_pause(app: App, email: str, reason: str) -> None:
 @click.argument("email")
 @pass_app
 def mailboxes_resume(app: App, email: str) -> None:
-    """Resume a paused or disabled EMAIL."""
+    """Resume a paused or disabled EMAIL (and its engagement, if an IMAP login paused it)."""
     _change_state(app, email, MailboxState.ACTIVE, None)
 
 

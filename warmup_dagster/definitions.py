@@ -24,23 +24,25 @@ warnings.filterwarnings(
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.pool import mailbox_pool
 from warmup_dagster.assets.send_plan import send_plan
-from warmup_dagster.jobs import catch_up_job, fill_rate_job, plan_job, send_job
+from warmup_dagster.jobs import catch_up_job, engage_job, fill_rate_job, plan_job, send_job
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sensors.catch_up import catch_up_sensor
 from warmup_dagster.sensors.dispatch import dispatch_sensor
+from warmup_dagster.sensors.engagement import engagement_sensor
 from warmup_dagster.sensors.fill_rate import fill_rate_sensor
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
 from warmup_dagster.sensors.planning import daily_plan_sensor
 
 defs = dg.Definitions(
     assets=[mailbox_pool, send_plan, fill_rate],
-    jobs=[plan_job, send_job, fill_rate_job, catch_up_job],
+    jobs=[plan_job, send_job, fill_rate_job, catch_up_job, engage_job],
     sensors=[
         mailbox_partitions_sensor,
         daily_plan_sensor,
         dispatch_sensor,
         fill_rate_sensor,
         catch_up_sensor,
+        engagement_sensor,
     ],
     resources={
         "warmup_db": WarmupDatabase(),

@@ -7,7 +7,7 @@ import dagster as dg
 
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
-from warmup_dagster.ops import catch_up_mailboxes, send_due_mail
+from warmup_dagster.ops import catch_up_mailboxes, engage_mailboxes, send_due_mail
 
 # Run tag by which dagster.yaml's run queue limits sender and planner runs.
 ROLE_TAG = "warmup/role"
@@ -71,3 +71,9 @@ def send_job() -> None:
 def catch_up_job() -> None:
     """Re-plan what a list of mailboxes still owes today (launched by `catch_up_sensor`)."""
     catch_up_mailboxes()
+
+
+@dg.job(name="engage", tags={ROLE_TAG: "engager"}, executor_def=dg.in_process_executor)
+def engage_job() -> None:
+    """Engage received warmup mail over IMAP: one engagement run (`engagement_sensor`)."""
+    engage_mailboxes()

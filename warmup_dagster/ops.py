@@ -1,10 +1,12 @@
-"""Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes."""
+"""Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes;
+the engagement op, the receiving side over IMAP."""
 
 import socket
 
 import dagster as dg
 from pydantic import Field
 
+from warmup_dagster.engagement.run import Engager
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sending.worker import Sender
@@ -65,3 +67,27 @@ def catch_up_mailboxes(
             "shortfall": shortfall,
         },
     )
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def engage_mailboxes(
+    context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
+):
+    """Engages received warmup mail over IMAP: leases due mailboxes (up to
+    `WARMUP_ENGAGE_MAILBOXES_PER_RUN`), one session each with up to `WARMUP_ENGAGE_CONCURRENCY`
+    at once: finds the mail in the inbox and spam folder, rescues, marks, files it, queues the
+    replies. Per-message detail is in the `engagements` table; the run's metadata sums it up.
+    """
+    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
+    engager = Engager(
+        warmup_db.engine,
+        warmup_db.clock,
+        warmup_db.settings,
+        warmup_secrets.cipher,
+        warmup_secrets.token_key,
+        worker_id,
+        log=context.log,
+    )
+    summary = engager.run()
+    context.log.info(f"engager {worker_id} done: {summary.metadata()}")
+    yield dg.Output(None, metadata=summary.metadata())

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.engagement import look_due, thread_turn
@@ -30,6 +32,8 @@ from warmup_dagster.settings import Settings
 
 # How far before the newest message taken in the next intake reads again (clock time).
 OVERLAP = timedelta(minutes=10)
+# Rows per statement.
+CHUNK = 500
 # How far back the first intake of a deployment reads, besides the not-found grace period.
 FIRST_LOOKBACK = timedelta(days=1)
 # Messages taken in per call at most; the next call goes on from there.
@@ -103,13 +107,27 @@ def take_in(engine: Engine, settings: Settings, now: datetime, batch: int = BATC
 
 
 def _insert_new(conn: Connection, values: list[dict]) -> int:
-    """Insert the rows whose Message-ID is not taken in yet; returns how many."""
-    if is_postgresql(conn):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    """Insert the rows whose Message-ID is not taken in yet; returns how many.
+
+    The ones already there are left out first (the count of an executemany's conflicts is not
+    reported alike by both drivers); a race with another intake is settled by the unique
+    Message-ID (the loser writes nothing for that row).
+    """
+    insert = pg_insert if is_postgresql(conn) else sqlite_insert
     written = 0
-    for start in range(0, len(values), 5_000):
-        statement = insert(Engagement).on_conflict_do_nothing(index_elements=["message_id"])
-        written += conn.execute(statement, values[start : start + 5_000]).rowcount
+    for start in range(0, len(values), CHUNK):
+        part = values[start : start + CHUNK]
+        known = set(
+            conn.scalars(
+                select(Engagement.message_id).where(
+                    Engagement.message_id.in_([v["message_id"] for v in part])
+                )
+            )
+        )
+        fresh = [v for v in part if v["message_id"] not in known]
+        if fresh:
+            conn.execute(
+                insert(Engagement).on_conflict_do_nothing(index_elements=["message_id"]), fresh
+            )
+        written += len(fresh)
     return written

@@ -21,7 +21,14 @@ from warmup_dagster.core.content import compose_reply, is_warmup_message_id, rep
 from warmup_dagster.core.engagement import draw, reply_due, wants_reply
 from warmup_dagster.core.slots import local_day
 from warmup_dagster.db.engine import writing
-from warmup_dagster.db.models import Engagement, JobKind, Mailbox, Placement, WarmupJob
+from warmup_dagster.db.models import (
+    Engagement,
+    JobKind,
+    Mailbox,
+    Placement,
+    SentCopy,
+    WarmupJob,
+)
 from warmup_dagster.engagement import mailboxes
 from warmup_dagster.engagement.imap import PassOutcome
 from warmup_dagster.queue.enqueue import NewJob
@@ -89,8 +96,10 @@ def record_pass(
     grace = timedelta(minutes=settings.engage_not_found_minutes)
     recheck = now + timedelta(minutes=settings.engage_recheck_minutes)
     failed = outcome.error or outcome.paused
+    # Rows are updated in id order: a pass of the sender, filing its copies, may update some of
+    # them at the same time, and the same order for every transaction keeps them deadlock-free.
     with writing(engine) as conn:
-        for e in due:
+        for e in sorted(due, key=lambda row: row.id):
             handled = outcome.handled.get(e.id)
             values: dict[str, Any] = {"updated_at": now, "attempts": e.attempts + 1}
             if handled is not None:
@@ -123,13 +132,14 @@ def record_pass(
             else:
                 values |= {"due_at": recheck, "error": None}
             conn.execute(update(Engagement).where(Engagement.id == e.id).values(**values))
-        for engagement_id, copy in outcome.copies.items():
+    with writing(engine) as conn:
+        for engagement_id, copy in sorted(outcome.copies.items()):
             conn.execute(
                 update(Engagement)
                 .where(Engagement.id == engagement_id)
                 .values(sent_copy=copy, updated_at=now)
             )
-            written.copies_filed += copy.name == "FILED"
+            written.copies_filed += copy is SentCopy.FILED
         mailboxes.finish_pass(
             conn,
             box.id,

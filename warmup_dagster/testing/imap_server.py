@@ -255,6 +255,8 @@ default_login_user = {login_user}
 first_valid_uid = {min(uid, 1)}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# a refused login is answered at once (Dovecot waits 2 s by default)
+auth_failure_delay = 0
 {ssl_lines}
 passdb {{
   driver = passwd-file
@@ -382,31 +384,41 @@ class DeliveringSmtp(FaultySmtpServer):
 
 
 class DroppingProxy:
-    """A TCP proxy to `target` that cuts each client connection once the client has sent
-    `after_bytes` (None: never), for a server that drops the connection mid-session.
+    """A TCP proxy to `target` that cuts client connections mid-session, for the fault tests.
+
+    A connection is cut (both ways, the data not forwarded) when the client has sent
+    `after_bytes`, or when it sends data containing `on` for the `(let_through + 1)`-th time
+    in that connection (e.g. `on=b"UID MOVE", let_through=1`: the first MOVE goes through, the
+    second never reaches the server). With neither, it forwards everything.
 
     Args:
         target: (host, port) to forward to.
-        after_bytes: Bytes from the client after which the connection is closed both ways.
+        after_bytes: Bytes from the client after which the connection is cut.
+        on: Bytes in a client's data that cut the connection.
+        let_through: Times `on` is forwarded before it cuts.
         host: Address to listen on.
     """
 
     def __init__(
-        self, target: tuple[str, int], after_bytes: int | None, host: str = "127.0.0.1"
+        self,
+        target: tuple[str, int],
+        *,
+        after_bytes: int | None = None,
+        on: bytes | None = None,
+        let_through: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
-        self.target, self.after_bytes, self.host = target, after_bytes, host
+        self.target, self.host = target, host
+        self.after_bytes, self.on, self.let_through = after_bytes, on, let_through
         self.drops = 0
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
         self.port = 0
+        self._listener: socket.socket | None = None
 
     def start(self) -> None:
         listener = socket.create_server((self.host, 0))
         self.port = listener.getsockname()[1]
         self._listener = listener
-        thread = threading.Thread(target=self._accept, name="dropping-proxy", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        threading.Thread(target=self._accept, name="dropping-proxy", daemon=True).start()
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -420,20 +432,25 @@ class DroppingProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
-            budget = [self.after_bytes]
-            for a, b, limited in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(
-                    target=self._pipe, args=(a, b, budget if limited else None), daemon=True
-                ).start()
+            state = {"sent": 0, "seen": 0}
+            threading.Thread(target=self._pipe, args=(client, upstream, state), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, budget: list | None) -> None:
+    def _cut(self, data: bytes, state: dict[str, int]) -> bool:
+        state["sent"] += len(data)
+        if self.after_bytes is not None and state["sent"] >= self.after_bytes:
+            return True
+        if self.on is not None and self.on in data:
+            state["seen"] += 1
+            return state["seen"] > self.let_through
+        return False
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, state: dict | None) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                if budget is not None and budget[0] is not None:
-                    if len(data) >= budget[0]:
-                        self.drops += 1
-                        break
-                    budget[0] -= len(data)
+                if state is not None and self._cut(data, state):
+                    self.drops += 1
+                    break
                 sink.sendall(data)
         for s in (source, sink):
             with contextlib.suppress(OSError):
