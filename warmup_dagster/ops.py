@@ -5,11 +5,31 @@ import socket
 
 import dagster as dg
 from pydantic import Field
+from sqlalchemy.engine import Engine
 
+from warmup_dagster.clock import Clock
+from warmup_dagster.crypto import Cipher
 from warmup_dagster.engagement.run import Engager
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sending.worker import Sender
+from warmup_dagster.settings import Settings
+
+
+def _worker(
+    context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
+) -> tuple[Engine, Clock, Settings, Cipher, bytes, str]:
+    """What a sender or engagement run works with: database, clock, settings, cipher, token
+    key, and its worker id (this machine and the run)."""
+    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
+    return (
+        warmup_db.engine,
+        warmup_db.clock,
+        warmup_db.settings,
+        warmup_secrets.cipher,
+        warmup_secrets.token_key,
+        worker_id,
+    )
 
 
 @dg.op(out=dg.Out(dg.Nothing))
@@ -22,16 +42,8 @@ def send_due_mail(
     `WARMUP_WORKER_CONCURRENCY` sessions at once, and records outcomes in batches. Per-email
     detail is in the send log, not in Dagster: the run's metadata sums it up.
     """
-    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
-    sender = Sender(
-        warmup_db.engine,
-        warmup_db.clock,
-        warmup_db.settings,
-        warmup_secrets.cipher,
-        warmup_secrets.token_key,
-        worker_id,
-        log=context.log,
-    )
+    sender = Sender(*_worker(context, warmup_db, warmup_secrets), log=context.log)
+    worker_id = sender.worker_id
     summary = sender.run()
     context.log.info(f"sender {worker_id} done: {summary.metadata()}")
     yield dg.Output(None, metadata=summary.metadata())
@@ -78,16 +90,8 @@ def engage_mailboxes(
     at once: finds the mail in the inbox and spam folder, rescues, marks, files it, queues the
     replies. Per-message detail is in the `engagements` table; the run's metadata sums it up.
     """
-    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
-    engager = Engager(
-        warmup_db.engine,
-        warmup_db.clock,
-        warmup_db.settings,
-        warmup_secrets.cipher,
-        warmup_secrets.token_key,
-        worker_id,
-        log=context.log,
-    )
+    engager = Engager(*_worker(context, warmup_db, warmup_secrets), log=context.log)
+    worker_id = engager.worker_id
     summary = engager.run()
     context.log.info(f"engager {worker_id} done: {summary.metadata()}")
     yield dg.Output(None, metadata=summary.metadata())

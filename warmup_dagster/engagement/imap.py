@@ -40,20 +40,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from warmup_dagster.core.content import is_warmup_message_id
 from warmup_dagster.core.engagement import SENT_NAMES, SPAM_NAMES, find_folder
 from warmup_dagster.db.models import Placement, Security, SentCopy
+from warmup_dagster.sending.messages import Account
 
 INBOX = "INBOX"
-
-
-@dataclass(frozen=True)
-class ImapAccount:
-    """One mailbox's IMAP settings, the password already decrypted (left out of `repr`)."""
-
-    mailbox_id: int
-    host: str
-    port: int
-    security: Security
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +102,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_pass(
-    account: ImapAccount,
+    account: Account,
     items: Sequence[Item],
     copies: Sequence[Copy],
     *,
@@ -216,30 +205,12 @@ class _Session:
         placements = {i.engagement_id: i.placement for i in items}
 
         if spam is not None and spam.lower() != INBOX.lower() and items:
-            self.client.select_folder(spam)
-            in_spam = self._find(items)
-            new = {
-                i.engagement_id: Placement.SPAM
-                for i in items
-                if i.message_id in in_spam and placements[i.engagement_id] is Placement.PENDING
-            }
-            if new:
-                self.place(new)
-                placements.update(new)
+            in_spam = self._look(spam, Placement.SPAM, items, placements)
             if in_spam:
                 self._move(sorted(u for uids in in_spam.values() for u in uids), INBOX)
 
         if items:
-            self.client.select_folder(INBOX)
-            in_inbox = self._find(items)
-            new = {
-                i.engagement_id: Placement.INBOX
-                for i in items
-                if i.message_id in in_inbox and placements[i.engagement_id] is Placement.PENDING
-            }
-            if new:
-                self.place(new)
-                placements.update(new)
+            in_inbox = self._look(INBOX, Placement.INBOX, items, placements)
             found = [i for i in items if i.message_id in in_inbox]
             if found:
                 if not warmup_exists:
@@ -280,6 +251,27 @@ class _Session:
             self.outcome.pruned = len(old)
         elif prune_before is not None:
             self.outcome.pruned = 0
+
+    def _look(
+        self,
+        folder: str,
+        placement: Placement,
+        items: Sequence[Item],
+        placements: dict[int, Placement],
+    ) -> dict[str, list[int]]:
+        """Find `items` in `folder` (selected), record `placement` for the ones found that had
+        none (at once, before anything moves), and return Message-ID -> UIDs found."""
+        self.client.select_folder(folder)
+        found = self._find(items)
+        new = {
+            i.engagement_id: placement
+            for i in items
+            if i.message_id in found and placements[i.engagement_id] is Placement.PENDING
+        }
+        if new:
+            self.place(new)
+            placements.update(new)
+        return found
 
     def _file_copies(self, copies: list[Copy], sent: str | None, warmup_exists: bool) -> None:
         if sent is None:

@@ -26,7 +26,8 @@ from warmup_dagster.core.engagement import wants_flag
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.db.models import Engagement, Mailbox, Placement, SentCopy
 from warmup_dagster.engagement import intake, mailboxes, record
-from warmup_dagster.engagement.imap import Copy, ImapAccount, Item, prune_day, run_pass
+from warmup_dagster.engagement.imap import Copy, Item, prune_day, run_pass
+from warmup_dagster.sending.messages import Account
 from warmup_dagster.sending.smtp import tls_context
 from warmup_dagster.settings import Settings
 
@@ -157,7 +158,7 @@ class Engager:
             record.record_failure(self.engine, box_id, self.worker_id, now, paused=outcome_paused)
             self.summary.paused_mailboxes += 1
             return
-        account = ImapAccount(
+        account = Account(
             box.id, box.imap_host, box.imap_port, box.imap_security, box.imap_username, password
         )
         outcome = run_pass(
