@@ -350,14 +350,29 @@ def audit(app: App, day: Any) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where mail is delivered (default: $DAGSTER_HOME/sandbox-mail).",
 )
-def sandbox(host: str, port: int, maildir: Path | None) -> None:
-    """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs)."""
+@click.option(
+    "--imap-port",
+    type=click.IntRange(1, 65535),
+    help="Also serve the Maildirs over IMAP on this port (Dovecot, any password; the demo's "
+    "receiving side). Default: no IMAP.",
+)
+def sandbox(host: str, port: int, maildir: Path | None, imap_port: int | None) -> None:
+    """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs), and
+    with --imap-port an IMAP server on the same Maildirs."""
+    from warmup_dagster.local_imap import LocalDovecot
     from warmup_dagster.sandbox import SandboxServer, run_forever
 
     # aiosmtpd logs every connection and command at INFO: too much at warmup volumes.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     root = maildir or Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "sandbox-mail"
-    run_forever(SandboxServer(root, host=host, port=port))
+    if imap_port is None:
+        run_forever(SandboxServer(root, host=host, port=port))
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o777)
+    with LocalDovecot(None, mail_root=root.resolve(), host=host, port=imap_port):
+        click.echo(f"sandbox IMAP on {host}:{imap_port} (any password)")
+        run_forever(SandboxServer(root, host=host, port=port, shared=True))
 
 
 @main.command("metrics-server")

@@ -1,14 +1,14 @@
 """A real IMAP side for tests and benchmarks: Dovecot in a temporary folder, an SMTP server
 that delivers into it, and a TCP proxy that drops connections.
 
-`DovecotServer` runs Debian's `dovecot-imapd` with its own configuration in a temporary
-folder: its own base and state folders and log, a passwd-file of test users, Maildirs under
-the folder, a plaintext port and an implicit-TLS port (with a test certificate) on loopback,
-and SPECIAL-USE folders (`\\Junk` on "Junk", `\\Sent` on "Sent") as big providers have.
+`DovecotServer` is the project's local Dovecot (`warmup_dagster.local_imap.LocalDovecot`: its
+own folder, Maildirs, a plaintext port and, with a test certificate, an implicit-TLS port on
+loopback, SPECIAL-USE Junk and Sent folders) with a passwd-file of test users and helpers to
+read and store mail.
 `DeliveringSmtp` is the test SMTP server that also delivers each accepted message into the
 recipient's mailbox (IMAP APPEND as the user), sending some to Junk by a fixed rule, and saves
 the sender's copy in its Sent folder. `DroppingProxy` forwards TCP to the server and cuts a
-connection after a set number of bytes from the client, for the fault tests.
+connection mid-session (after some bytes, or at a given command), for the fault tests.
 """
 
 from __future__ import annotations
@@ -17,34 +17,29 @@ import contextlib
 import email
 import email.policy
 import hashlib
-import os
-import pwd
-import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from imapclient import IMAPClient
 
-from warmup_dagster.local_smtp import free_port
+from warmup_dagster.local_imap import JUNK, SENT, DovecotMissing, LocalDovecot
 from warmup_dagster.testing.smtp_server import FaultySmtpServer, Received
 
-DOVECOT = "dovecot"
-JUNK = "Junk"
-SENT = "Sent"
-
-
-class DovecotMissing(RuntimeError):
-    """Dovecot is not installed (`scripts/ensure_dovecot.sh` installs it)."""
+__all__ = [
+    "JUNK",
+    "SENT",
+    "DeliveringSmtp",
+    "DovecotMissing",
+    "DovecotServer",
+    "DroppingProxy",
+    "Stored",
+    "to_junk",
+]
 
 
 @dataclass(frozen=True)
@@ -58,108 +53,22 @@ class Stored:
     raw: bytes
 
 
-class DovecotServer:
-    """Dovecot on loopback in its own temporary folder (see the module docstring).
-
-    Run as root, its mail processes take the `dovecot` user and its login processes
-    `dovenull` (imap-login refuses root); run as another user, everything runs as that user.
+class DovecotServer(LocalDovecot):
+    """Dovecot on loopback with a passwd-file of test users (`LocalDovecot`), and what the
+    tests read and write through it.
 
     Args:
         users: Test users, `login: password` (logins are the mailboxes' addresses).
-        cert: Certificate for the TLS port; with `key`. Without them there is no TLS port.
-        key: The certificate's key.
-        junk: Declare the "Junk" folder (`\\Junk`); False leaves a mailbox without one.
-        sent: Declare the "Sent" folder (`\\Sent`).
-        host: Address to listen on.
+        **kwargs: `LocalDovecot`'s (`cert`, `key`, `junk`, `sent`, `host`).
     """
 
-    def __init__(
-        self,
-        users: dict[str, str] | None = None,
-        *,
-        cert: Path | None = None,
-        key: Path | None = None,
-        junk: bool = True,
-        sent: bool = True,
-        host: str = "127.0.0.1",
-    ) -> None:
-        if (cert is None) != (key is None):
-            raise ValueError("cert and key go together")
-        self.users = dict(users or {})
-        self.cert, self.key = cert, key
-        self.junk, self.sent = junk, sent
-        self.host = host
-        self.port = 0
-        self.ssl_port = 0
-        self.folder: Path | None = None
-        self._lock = threading.Lock()
+    def __init__(self, users: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(dict(users or {}), **kwargs)
 
     @property
-    def config(self) -> Path:
-        assert self.folder is not None, "the server is not started"
-        return self.folder / "dovecot.conf"
-
-    def start(self) -> None:
-        """Write the configuration and start Dovecot; returns once it accepts connections.
-
-        Raises:
-            DovecotMissing: `dovecot` is not on the PATH.
-            RuntimeError: it did not start (the message carries its log).
-        """
-        if self.folder is not None:
-            return
-        if shutil.which(DOVECOT) is None:
-            raise DovecotMissing(
-                "dovecot is not installed: run scripts/ensure_dovecot.sh (make test does)"
-            )
-        # Not under the caller's temporary folder: Dovecot's unprivileged processes must be
-        # able to reach it, and pytest's folders are private to their owner.
-        self.folder = Path(tempfile.mkdtemp(prefix="warmup-dovecot-"))
-        self.folder.chmod(0o755)
-        (self.folder / "run").mkdir()
-        (self.folder / "state").mkdir()
-        mail = self.folder / "mail"
-        mail.mkdir()
-        mail_user, login_user = _accounts()
-        os.chown(mail, pwd.getpwnam(mail_user).pw_uid, pwd.getpwnam(mail_user).pw_gid)
-        self.port = free_port(self.host)
-        self.ssl_port = free_port(self.host) if self.cert is not None else 0
-        self._write_users()
-        self.config.write_text(self._config_text(mail_user, login_user))
-        log = self.folder / "dovecot.log"
-        with open(self.folder / "stdout.log", "wb") as out:
-            # Dovecot daemonizes but keeps its caller's stdout open: never a pipe.
-            result = subprocess.run(
-                [DOVECOT, "-c", str(self.config)], stdout=out, stderr=out, check=False
-            )
-        if result.returncode != 0 or not self._answers():
-            text = (self.folder / "stdout.log").read_text()
-            text += log.read_text() if log.exists() else ""
-            self.stop()
-            raise RuntimeError(f"dovecot did not start (exit {result.returncode}):\n{text}")
-
-    def stop(self) -> None:
-        """Stop Dovecot and remove its folder; does nothing when not running."""
-        if self.folder is None:
-            return
-        pid_file = self.folder / "run" / "master.pid"
-        pid = int(pid_file.read_text()) if pid_file.exists() else None
-        subprocess.run(
-            [DOVECOT, "-c", str(self.config), "stop"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        if pid is not None:
-            _wait_gone(pid)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder = None
-
-    def add_user(self, login: str, password: str) -> None:
-        """Add or change a user (Dovecot rereads its passwd-file when it changes)."""
-        with self._lock:
-            self.users[login] = password
-            self._write_users()
+    def logins(self) -> dict[str, str]:
+        assert self.users is not None
+        return self.users
 
     def client(self, login: str, *, tls: bool = False, ca_file: Path | None = None) -> IMAPClient:
         """A logged-in IMAP client for `login` (plaintext port, or the TLS port)."""
@@ -168,7 +77,7 @@ class DovecotServer:
             imap = IMAPClient(self.host, self.ssl_port, ssl=True, ssl_context=context, timeout=10)
         else:
             imap = IMAPClient(self.host, self.port, ssl=False, timeout=10)
-        imap.login(login, self.users[login])
+        imap.login(login, self.logins[login])
         return imap
 
     def append(self, login: str, folder: str, raw: bytes, flags: tuple[str, ...] = ()) -> None:
@@ -214,121 +123,6 @@ class DovecotServer:
         finally:
             imap.logout()
 
-    def _write_users(self) -> None:
-        assert self.folder is not None
-        lines = "".join(f"{login}:{{PLAIN}}{pw}::::::\n" for login, pw in self.users.items())
-        path = self.folder / "users"
-        temporary = path.with_suffix(".new")
-        temporary.write_text(lines)
-        temporary.chmod(0o644)
-        temporary.replace(path)
-
-    def _config_text(self, mail_user: str, login_user: str) -> str:
-        assert self.folder is not None
-        uid = pwd.getpwnam(mail_user).pw_uid
-        ssl_lines = "ssl = no\n"
-        listeners = (
-            f"  inet_listener imap {{\n    address = {self.host}\n    port = {self.port}\n  }}\n"
-        )
-        if self.cert is not None:
-            ssl_lines = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}\n"
-            listeners += (
-                f"  inet_listener imaps {{\n    address = {self.host}\n"
-                f"    port = {self.ssl_port}\n    ssl = yes\n  }}\n"
-            )
-        folders = ""
-        for wanted, name, use in ((self.junk, JUNK, "\\Junk"), (self.sent, SENT, "\\Sent")):
-            if wanted:
-                # Dovecot's parser wants these on separate lines.
-                folders += (
-                    f"  mailbox {name} {{\n    special_use = {use}\n    auto = create\n  }}\n"
-                )
-        return f"""# warmup-dagster test server (warmup_dagster/testing/imap_server.py)
-protocols = imap
-listen = {self.host}
-base_dir = {self.folder}/run
-state_dir = {self.folder}/state
-log_path = {self.folder}/dovecot.log
-info_log_path = {self.folder}/dovecot.log
-default_internal_user = {mail_user}
-default_login_user = {login_user}
-first_valid_uid = {min(uid, 1)}
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-# a refused login is answered at once (Dovecot waits 2 s by default)
-auth_failure_delay = 0
-{ssl_lines}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.folder}/users
-}}
-userdb {{
-  driver = static
-  args = uid={mail_user} gid={mail_user} home={self.folder}/mail/%u
-}}
-mail_location = maildir:{self.folder}/mail/%u
-namespace inbox {{
-  inbox = yes
-  separator = /
-{folders}}}
-service imap-login {{
-  chroot =
-{listeners}}}
-service anvil {{
-  chroot =
-}}
-service stats {{
-  unix_listener stats-reader {{
-    mode = 0666
-  }}
-  unix_listener stats-writer {{
-    mode = 0666
-  }}
-}}
-"""
-
-    def _answers(self, timeout: float = 20.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1) as probe:
-                    if probe.recv(64).startswith(b"* OK"):
-                        return True
-            except OSError:
-                time.sleep(0.1)
-        return False
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _accounts() -> tuple[str, str]:
-    """(mail user, login user): `dovecot` and `dovenull` as root, else the caller's own."""
-    if os.geteuid() == 0:
-        return "dovecot", "dovenull"
-    own = pwd.getpwuid(os.geteuid()).pw_name
-    return own, own
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-
 
 def to_junk(message_id: str, share: float) -> bool:
     """The fixed rule by which `DeliveringSmtp` files a message in Junk: a hash of its
@@ -372,14 +166,14 @@ class DeliveringSmtp(FaultySmtpServer):
     def _deliver(self, received: Received) -> None:
         message_id = str(received.message["Message-ID"] or "")
         for recipient in received.rcpt_tos:
-            if recipient not in self.dovecot.users:
+            if recipient not in self.dovecot.logins:
                 continue
             folder = JUNK if self.rule(message_id) and self.dovecot.junk else "INBOX"
             self.dovecot.append(recipient, folder, received.data)
             with self._lock:
                 self.delivered.append((recipient, folder, message_id))
         sender = received.mail_from
-        if self.save_sent and self.dovecot.sent and sender in self.dovecot.users:
+        if self.save_sent and self.dovecot.sent and sender in self.dovecot.logins:
             self.dovecot.append(sender, SENT, received.data, flags=("\\Seen",))
 
 
