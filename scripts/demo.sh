@@ -29,6 +29,8 @@ fi
 # shorter interval would not make the dispatch sensor tick more often.
 # Equal to deploy/dagster.embedded.yaml's sender limit: SQLite serves one writer at a time.
 export WARMUP_WORKER_COUNT=${WARMUP_WORKER_COUNT:-2}
+# Likewise deploy/dagster.embedded.yaml's engager limit.
+export WARMUP_ENGAGE_RUN_COUNT=${WARMUP_ENGAGE_RUN_COUNT:-1}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}
 
