@@ -181,5 +181,5 @@ def test_0009_takes_replied_jobs_and_steps_down_to_sent(db_url, cipher):
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text("UPDATE warmup_jobs SET status = 'REPLIED'"))
     migrate.upgrade(db_url)
-    assert TABLES <= _tables(db_url)
+    assert _tables(db_url) >= TABLES
     engine.dispose()
