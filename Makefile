@@ -24,6 +24,7 @@ test: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_promtool.sh
 	scripts/ensure_chromium.sh
+	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -23,6 +23,7 @@ setup(
         "cryptography>=42",
         "pyyaml>=6",
         "aiosmtplib>=3,<6",
+        "imapclient>=3,<5",
         "aiosmtpd>=1.4,<2",
         "click>=8",
         "tqdm>=4.66",

@@ -170,7 +170,11 @@ def full_path(count: int, port: int, runs: int, concurrency: int, per_run: int) 
                 dg_url,
                 env,
                 sender_limit=runs,
-                stopped_sensors=("mailbox_partitions_sensor", "daily_plan_sensor"),
+                stopped_sensors=(
+                    "mailbox_partitions_sensor",
+                    "daily_plan_sensor",
+                    "engagement_sensor",
+                ),
             )
             started = time.monotonic()
             with deployment:

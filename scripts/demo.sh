@@ -29,6 +29,8 @@ fi
 # shorter interval would not make the dispatch sensor tick more often.
 # Equal to deploy/dagster.embedded.yaml's sender limit: SQLite serves one writer at a time.
 export WARMUP_WORKER_COUNT=${WARMUP_WORKER_COUNT:-2}
+# Likewise deploy/dagster.embedded.yaml's engager limit.
+export WARMUP_ENGAGE_RUN_COUNT=${WARMUP_ENGAGE_RUN_COUNT:-1}
 SANDBOX_PORT=${WARMUP_SANDBOX_PORT:-2525}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}
 
@@ -41,9 +43,13 @@ $BIN/python -m warmup_dagster.demo --smtp-port "$SANDBOX_PORT" --out "$POOL"
 $BIN/warmup mailboxes import "$POOL"
 if [ "${1:-}" = prepare ]; then exit 0; fi
 
-$BIN/warmup sandbox --port "$SANDBOX_PORT" --maildir "$DAGSTER_HOME/sandbox-mail" &
+# The receiving side: the same Maildirs over IMAP (Dovecot) on the demo pool's IMAP port.
+scripts/ensure_dovecot.sh
+$BIN/warmup sandbox --port "$SANDBOX_PORT" --maildir "$DAGSTER_HOME/sandbox-mail" \
+  --imap-port 1143 &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT
 
-echo "Dagster UI: http://127.0.0.1:$DAGSTER_PORT  (sandbox mail: $DAGSTER_HOME/sandbox-mail)"
+echo "Dagster UI: http://127.0.0.1:$DAGSTER_PORT  (sandbox mail: $DAGSTER_HOME/sandbox-mail," \
+  "IMAP on 127.0.0.1:1143)"
 $BIN/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$DAGSTER_PORT"

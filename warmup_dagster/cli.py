@@ -176,7 +176,8 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 @click.option("--user", help="Only this user's mailboxes.")
 @pass_app
 def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
-    """List mailboxes with their owner, plan, state (and why) and servers."""
+    """List mailboxes with their owner, plan, state (and why, with a paused engagement's
+    reason) and servers."""
     views = list_mailboxes(
         app.engine, state=MailboxState(state.upper()) if state else None, user=user
     )
@@ -190,7 +191,15 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
             str(v.daily_limit),
             v.timezone or app.settings.send_window_timezone,
             v.smtp,
-            v.state_reason or "",
+            "; ".join(
+                filter(
+                    None,
+                    [
+                        v.state_reason,
+                        v.engagement_paused and f"engagement paused: {v.engagement_paused}",
+                    ],
+                )
+            ),
         )
         for v in views
     ]
@@ -213,7 +222,7 @@ def mailboxes_pause(app: App, email: str, reason: str) -> None:
 @click.argument("email")
 @pass_app
 def mailboxes_resume(app: App, email: str) -> None:
-    """Resume a paused or disabled EMAIL."""
+    """Resume a paused or disabled EMAIL (and its engagement, if an IMAP login paused it)."""
     _change_state(app, email, MailboxState.ACTIVE, None)
 
 
@@ -345,14 +354,29 @@ def audit(app: App, day: Any) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where mail is delivered (default: $DAGSTER_HOME/sandbox-mail).",
 )
-def sandbox(host: str, port: int, maildir: Path | None) -> None:
-    """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs)."""
+@click.option(
+    "--imap-port",
+    type=click.IntRange(1, 65535),
+    help="Also serve the Maildirs over IMAP on this port (Dovecot, any password; the demo's "
+    "receiving side). Default: no IMAP.",
+)
+def sandbox(host: str, port: int, maildir: Path | None, imap_port: int | None) -> None:
+    """Run the local sandbox SMTP server (AUTH, delivery into per-recipient Maildirs), and
+    with --imap-port an IMAP server on the same Maildirs."""
+    from warmup_dagster.local_imap import LocalDovecot
     from warmup_dagster.sandbox import SandboxServer, run_forever
 
     # aiosmtpd logs every connection and command at INFO: too much at warmup volumes.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     root = maildir or Path(os.environ.get("DAGSTER_HOME") or ".dagster_home") / "sandbox-mail"
-    run_forever(SandboxServer(root, host=host, port=port))
+    if imap_port is None:
+        run_forever(SandboxServer(root, host=host, port=port))
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o777)
+    with LocalDovecot(None, mail_root=root.resolve(), host=host, port=imap_port):
+        click.echo(f"sandbox IMAP on {host}:{imap_port} (any password)")
+        run_forever(SandboxServer(root, host=host, port=port, shared=True))
 
 
 @main.command("metrics-server")

@@ -28,6 +28,7 @@ from warmup_dagster.assets.send_plan import send_plan
 from warmup_dagster.jobs import (
     catch_up_job,
     domain_job,
+    engage_job,
     fill_rate_job,
     plan_job,
     prune_job,
@@ -37,6 +38,7 @@ from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sensors.catch_up import catch_up_sensor
 from warmup_dagster.sensors.dispatch import dispatch_sensor
 from warmup_dagster.sensors.domains import domain_health_sensor
+from warmup_dagster.sensors.engagement import engagement_sensor
 from warmup_dagster.sensors.fill_rate import fill_rate_sensor
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
 from warmup_dagster.sensors.planning import daily_plan_sensor
@@ -44,7 +46,7 @@ from warmup_dagster.sensors.retention import retention_sensor
 
 defs = dg.Definitions(
     assets=[mailbox_pool, send_plan, fill_rate, domain_health],
-    jobs=[plan_job, send_job, fill_rate_job, catch_up_job, prune_job, domain_job],
+    jobs=[plan_job, send_job, fill_rate_job, catch_up_job, prune_job, domain_job, engage_job],
     sensors=[
         mailbox_partitions_sensor,
         daily_plan_sensor,
@@ -53,6 +55,7 @@ defs = dg.Definitions(
         catch_up_sensor,
         retention_sensor,
         domain_health_sensor,
+        engagement_sensor,
     ],
     resources={
         "warmup_db": WarmupDatabase(),

@@ -8,7 +8,12 @@ import dagster as dg
 from warmup_dagster.assets.domain_health import domain_health
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
-from warmup_dagster.ops import catch_up_mailboxes, prune_past_retention, send_due_mail
+from warmup_dagster.ops import (
+    catch_up_mailboxes,
+    engage_mailboxes,
+    prune_past_retention,
+    send_due_mail,
+)
 
 # Run tag by which dagster.yaml's run queue limits sender and planner runs.
 ROLE_TAG = "warmup/role"
@@ -87,3 +92,9 @@ def catch_up_job() -> None:
 def prune_job() -> None:
     """Delete the history past retention (launched once a clock day by `retention_sensor`)."""
     prune_past_retention()
+
+
+@dg.job(name="engage", tags={ROLE_TAG: "engager"}, executor_def=dg.in_process_executor)
+def engage_job() -> None:
+    """Engage received warmup mail over IMAP: one engagement run (`engagement_sensor`)."""
+    engage_mailboxes()

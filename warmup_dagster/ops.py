@@ -1,16 +1,37 @@
 """Ops: the sender op, the worker of the send queue; the catch-up op over a list of mailboxes;
-the retention op."""
+the retention op and the engagement op, the receiving side over IMAP."""
 
 import socket
 
 import dagster as dg
 from pydantic import Field
+from sqlalchemy.engine import Engine
 
 from warmup_dagster.assets.fill_rate import retention_release
+from warmup_dagster.clock import Clock
+from warmup_dagster.crypto import Cipher
+from warmup_dagster.engagement.run import Engager
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.queue.retention import prune
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
 from warmup_dagster.sending.worker import Sender
+from warmup_dagster.settings import Settings
+
+
+def _worker(
+    context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
+) -> tuple[Engine, Clock, Settings, Cipher, bytes, str]:
+    """What a sender or engagement run works with: database, clock, settings, cipher, token
+    key, and its worker id (this machine and the run)."""
+    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
+    return (
+        warmup_db.engine,
+        warmup_db.clock,
+        warmup_db.settings,
+        warmup_secrets.cipher,
+        warmup_secrets.token_key,
+        worker_id,
+    )
 
 
 @dg.op(out=dg.Out(dg.Nothing))
@@ -23,16 +44,8 @@ def send_due_mail(
     `WARMUP_WORKER_CONCURRENCY` sessions at once, and records outcomes in batches. Per-email
     detail is in the send log, not in Dagster: the run's metadata sums it up.
     """
-    worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
-    sender = Sender(
-        warmup_db.engine,
-        warmup_db.clock,
-        warmup_db.settings,
-        warmup_secrets.cipher,
-        warmup_secrets.token_key,
-        worker_id,
-        log=context.log,
-    )
+    sender = Sender(*_worker(context, warmup_db, warmup_secrets), log=context.log)
+    worker_id = sender.worker_id
     summary = sender.run()
     context.log.info(f"sender {worker_id} done: {summary.metadata()}")
     yield dg.Output(None, metadata=summary.metadata())
@@ -92,3 +105,19 @@ def prune_past_retention(
     for line in pruned.lines():
         context.log.info(line)
     yield dg.Output(None, metadata=pruned.metadata())
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def engage_mailboxes(
+    context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
+):
+    """Engages received warmup mail over IMAP: leases due mailboxes (up to
+    `WARMUP_ENGAGE_MAILBOXES_PER_RUN`), one session each with up to `WARMUP_ENGAGE_CONCURRENCY`
+    at once: finds the mail in the inbox and spam folder, rescues, marks, files it, queues the
+    replies. Per-message detail is in the `engagements` table; the run's metadata sums it up.
+    """
+    engager = Engager(*_worker(context, warmup_db, warmup_secrets), log=context.log)
+    worker_id = engager.worker_id
+    summary = engager.run()
+    context.log.info(f"engager {worker_id} done: {summary.metadata()}")
+    yield dg.Output(None, metadata=summary.metadata())

@@ -79,9 +79,10 @@ def is_deliverable_address(address: str) -> bool:
 class _MaildirHandler(AuthGatedHandler):
     """aiosmtpd handler: gates MAIL on AUTH, checks recipients, writes each copy to Maildir."""
 
-    def __init__(self, root: Path, require_auth: bool) -> None:
+    def __init__(self, root: Path, require_auth: bool, shared: bool = False) -> None:
         self.root = root
         self.require_auth = require_auth
+        self.shared = shared
         self.delivered_count = 0
         self._maildirs: dict[str, mailbox.Maildir] = {}
 
@@ -128,6 +129,10 @@ class _MaildirHandler(AuthGatedHandler):
         box = self._maildirs.get(key)
         if box is None:
             box = mailbox.Maildir(self.root / key, factory=None, create=True)
+            if self.shared:
+                # The IMAP server's mail user renames, flags and moves what this one writes.
+                for folder in ("", "tmp", "new", "cur"):
+                    (self.root / key / folder).chmod(0o777)
             self._maildirs[key] = box
         return box
 
@@ -145,6 +150,8 @@ class SandboxServer(ThreadedServer):
         authenticator: Checks `(username, password)`; None means `accept_any`.
         require_auth: When True, MAIL FROM before a successful AUTH gets 530.
         tls_context: Server-side SSL context; when given, STARTTLS is offered.
+        shared: Make the Maildirs writable by every user, for an IMAP server running as
+            another user (`warmup sandbox --imap-port`: Dovecot's mail user) to serve them.
     """
 
     def __init__(
@@ -155,13 +162,15 @@ class SandboxServer(ThreadedServer):
         authenticator: Authenticator | None = None,
         require_auth: bool = True,
         tls_context: ssl.SSLContext | None = None,
+        shared: bool = False,
     ) -> None:
         super().__init__(host, port)
         self.maildir_root = Path(maildir_root)
         self.authenticator: Authenticator = authenticator or accept_any
         self.require_auth = require_auth
         self.tls_context = tls_context
-        self._handler = _MaildirHandler(self.maildir_root, require_auth)
+        self.shared = shared
+        self._handler = _MaildirHandler(self.maildir_root, require_auth, shared)
 
     @property
     def delivered_count(self) -> int:
@@ -170,6 +179,8 @@ class SandboxServer(ThreadedServer):
 
     def _controller_for(self, port: int) -> Controller:
         self.maildir_root.mkdir(parents=True, exist_ok=True)
+        if self.shared:
+            self.maildir_root.chmod(0o777)
         return Controller(
             self._handler,
             hostname=self.host,

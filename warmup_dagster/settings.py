@@ -259,6 +259,27 @@ class Settings(BaseSettings):
         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
         _parsed(domain_config.gate_mode),
     ] = Field("flag", description="flag (report only) or hold (keep out of planning)")
+    # Engagement (`warmup_dagster/engagement/`): the receiving side over IMAP.
+    engage: bool = Field(True, description="true or false: the engagement sensor launches runs")
+    engage_interval_seconds: PositiveInt = Field(60, description="seconds of clock time")
+    engage_look_delay_min: PositiveFloat = Field(5.0, description="minutes of clock time")
+    engage_look_delay_max: PositiveFloat = Field(60.0, description="minutes of clock time")
+    engage_not_found_minutes: PositiveFloat = Field(240.0, description="minutes of clock time")
+    engage_recheck_minutes: PositiveFloat = Field(15.0, description="minutes of clock time")
+    engage_flag_rate: Share = Field(0.1, description="fraction of the mail handled")
+    engage_reply_delay_min: PositiveFloat = Field(10.0, description="minutes of clock time")
+    engage_reply_delay_max: PositiveFloat = Field(120.0, description="minutes of clock time")
+    engage_max_turns: PositiveInt = Field(3, description="messages in a thread")
+    engage_folder: Annotated[str, _rule(lambda v: bool(v.strip()), "must not be empty")] = Field(
+        "Warmup", description="IMAP folder name"
+    )
+    engage_retention_days: PositiveFloat = Field(14.0, description="days of clock time")
+    engage_concurrency: PositiveInt = Field(10, description="IMAP sessions per engagement run")
+    engage_mailboxes_per_run: PositiveInt = Field(500, description="mailboxes")
+    engage_run_count: PositiveInt = Field(2, description="engagement runs")
+    engage_lease_seconds: PositiveInt = Field(900, description="seconds of clock time")
+    imap_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
+    imap_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 
@@ -291,6 +312,17 @@ class Settings(BaseSettings):
             errors.append(
                 f"WARMUP_SAME_MAILBOX_DELAY_MIN ({self.same_mailbox_delay_min}) is above "
                 f"WARMUP_SAME_MAILBOX_DELAY_MAX ({self.same_mailbox_delay_max})"
+            )
+        for name in ("engage_look_delay", "engage_reply_delay"):
+            low, high = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+            if low > high:
+                errors.append(
+                    f"WARMUP_{name.upper()}_MIN ({low}) is above WARMUP_{name.upper()}_MAX ({high})"
+                )
+        if self.engage_lease_seconds <= 2 * self.imap_timeout_seconds:
+            errors.append(
+                f"WARMUP_ENGAGE_LEASE_SECONDS ({self.engage_lease_seconds}) must be more than "
+                f"twice WARMUP_IMAP_TIMEOUT_SECONDS ({self.imap_timeout_seconds})"
             )
         if self.send_window_start_hour >= self.send_window_end_hour:
             errors.append(

@@ -277,3 +277,64 @@ def test_accept_any_needs_both_parts() -> None:
     assert accept_any("u", "p")
     assert not accept_any("", "p")
     assert not accept_any("u", "")
+
+
+def test_the_sandbox_maildirs_served_over_imap_are_engaged_like_a_provider_s(tmp_path: Path):
+    """`warmup sandbox --imap-port` (the demo's receiving side): Dovecot serves the Maildirs
+    the sandbox delivers into, any password logs in, and an engagement pass files the mail."""
+    import tempfile
+
+    from imapclient import IMAPClient
+
+    from warmup_dagster.core.content import job_message_id, token_key
+    from warmup_dagster.db.models import Placement, Security
+    from warmup_dagster.engagement.imap import Item, run_pass
+    from warmup_dagster.local_imap import LocalDovecot
+    from warmup_dagster.sending.messages import Account
+    from warmup_dagster.sending.smtp import tls_context
+
+    # Dovecot's mail user must reach the folder: not under pytest's private tmp_path.
+    root = Path(tempfile.mkdtemp(prefix="warmup-sandbox-")) / "mail"
+    root.mkdir(mode=0o777)
+    root.parent.chmod(0o755)
+    key = token_key("sandbox-test-secret-key")
+    message_id, _ = job_message_id(key, 1, 2, "warmup.test")
+    try:
+        with (
+            LocalDovecot(None, mail_root=root) as imap_server,
+            SandboxServer(root, port=0, authenticator=_authenticator, shared=True) as sandbox,
+        ):
+            message = _message(["Rcpt@Demo.test"])
+            message.replace_header("Message-ID", message_id)
+
+            async def send() -> None:
+                async with _client(sandbox) as client:
+                    await client.login(USER, PASSWORD)
+                    await client.send_message(message)
+
+            asyncio.run(send())
+            placed: dict[int, Placement] = {}
+            outcome = run_pass(
+                Account(1, "127.0.0.1", imap_server.port, Security.NONE, "rcpt@demo.test", "x"),
+                [Item(7, message_id, Placement.PENDING, flag=True)],
+                [],
+                token_key=key,
+                folder="Warmup",
+                tls=tls_context(),
+                timeout=10,
+                place=placed.update,
+            )
+            assert outcome.error is None and outcome.paused is None
+            assert placed == {7: Placement.INBOX} and outcome.handled[7].filed
+            client = IMAPClient("127.0.0.1", imap_server.port, ssl=False, timeout=10)
+            client.login("rcpt@demo.test", "any password")
+            client.select_folder("Warmup")
+            [uid] = client.search(["HEADER", "Message-ID", message_id])
+            assert set(client.get_flags([uid])[uid]) >= {b"\\Seen", b"\\Flagged"}
+            client.select_folder("INBOX")
+            assert client.search("ALL") == []
+            client.logout()
+    finally:
+        import shutil
+
+        shutil.rmtree(root.parent, ignore_errors=True)

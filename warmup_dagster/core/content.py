@@ -10,6 +10,7 @@ could cluster on, and only holders of the key can tell the mail is ours.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import hmac
@@ -186,3 +187,76 @@ def compose(
     parts = [_greeting(rng, _first_name(recipient_email)), *_paragraphs(rng, topic)]
     parts.append(f"{rng.choice(phrases.SIGN_OFFS)}\n{_sender_name(sender_email, sender_name)}")
     return _ascii(subject), _ascii("\n\n".join(parts))
+
+
+def reply_message_id(key: bytes, parent_message_id: str, domain: str) -> tuple[str, str]:
+    """The Message-ID of the reply to `parent_message_id`, derived instead of drawn.
+
+    One message gets one reply: an engagement pass that is retried after a failure derives
+    the same id again, and the queue's unique Message-ID refuses the second reply. The id is a
+    warmup id like a planned job's (`is_warmup_message_id` recognises it), so the other side
+    finds and engages the reply too.
+
+    Args:
+        key: Token key from `token_key`.
+        parent_message_id: The Message-ID being answered.
+        domain: The replying mailbox's domain.
+
+    Returns:
+        `(message_id, token)`, as `job_message_id` returns them.
+    """
+    digest = hmac.digest(key, f"reply|{parent_message_id.strip()}".encode(), "sha256")
+    return _message_id(int.from_bytes(digest[:11], "big"), key, domain)
+
+
+# Until the content work lands its own: short answers, a line on the original's topic, a close.
+_REPLY_OPENERS = (
+    "Thanks for the note.", "Thanks for sending this over.", "Good to hear from you.",
+    "Thanks, this is helpful.", "Got it, thanks.", "Appreciate you sharing this.",
+)  # fmt: skip
+_REPLY_LINES = (
+    "That sounds good to me.", "I agree, let's go with that.", "I'll take a look and get back "
+    "to you.", "Makes sense, I'll keep it in mind.", "Happy to help with that.", "Let's talk "
+    "it through when we next meet.", "I had the same thought.", "That works on my side.",
+)  # fmt: skip
+
+
+def compose_reply(
+    seed: int,
+    original_subject: str,
+    original_body: str,
+    replier_email: str,
+    original_sender_email: str,
+    local_time: datetime.datetime,
+    replier_name: str | None = None,
+) -> tuple[str, str]:
+    """The subject and plain-text body of a reply to a warmup message, determined by `seed`.
+
+    Args:
+        seed: Picks the words; the same seed gives the same reply.
+        original_subject: The subject answered; the reply's is it with one "Re: " in front.
+        original_body: The text answered; quoted below the reply.
+        replier_email: The replying mailbox; its name signs the reply.
+        original_sender_email: Whom the reply goes to; greeted by first name when it has one.
+        local_time: The replier's local time at sending (must carry a timezone): no "good
+            morning" after noon.
+        replier_name: Sign-off name; derived from `replier_email` by default.
+
+    Returns:
+        `(subject, body)`.
+    """
+    if local_time.tzinfo is None:
+        raise ValueError(f"naive datetime {local_time!r}: local_time needs its timezone")
+    rng = random.Random(seed)
+    subject = " ".join(original_subject.split())
+    while subject.lower().startswith("re:"):
+        subject = subject[3:].lstrip()
+    lines = [rng.choice(_REPLY_OPENERS), *rng.sample(_REPLY_LINES, rng.choice((1, 1, 2)))]
+    greeting = _greeting(rng, _first_name(original_sender_email))
+    if local_time.hour >= 12 and greeting.lower().startswith("good morning"):
+        greeting = "Hi" + greeting[len("good morning") :]
+    parts = [greeting, " ".join(lines)]
+    parts.append(f"{rng.choice(phrases.SIGN_OFFS)}\n{_sender_name(replier_email, replier_name)}")
+    quoted = "\n".join(f"> {line}".rstrip() for line in original_body.splitlines())
+    parts.append(f"{original_sender_email} wrote:\n{quoted}")
+    return _ascii(f"Re: {subject}"), _ascii("\n\n".join(parts))

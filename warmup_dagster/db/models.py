@@ -73,6 +73,9 @@ class JobStatus(enum.Enum):
     SENT = "SENT"
     FAILED = "FAILED"
     RETRY = "RETRY"
+    # Sent, and the recipient answered it (engagement): a delivered send, counted as SENT is.
+    # Only jobs take it; their send-log rows stay SENT.
+    REPLIED = "REPLIED"
 
 
 class JobKind(enum.Enum):
@@ -343,6 +346,98 @@ class SendCounter(Base):
     period: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     used: Mapped[int] = mapped_column(Integer)
+
+
+class Placement(enum.Enum):
+    """Where the receiving side found a warmup message."""
+
+    PENDING = "PENDING"  # not looked for yet, or not found within the grace period so far
+    INBOX = "INBOX"
+    SPAM = "SPAM"
+    NOT_FOUND = "NOT_FOUND"  # not in the inbox or the spam folder after the grace period
+
+
+class SentCopy(enum.Enum):
+    """What became of the sender's own copy of a warmup message (its Sent folder)."""
+
+    PENDING = "PENDING"
+    FILED = "FILED"  # moved into the sender's Warmup folder
+    ABSENT = "ABSENT"  # the sender's provider keeps no copy (no Sent folder, or not in it)
+
+
+class Engagement(Base):
+    """One delivered warmup message for the receiving side to handle over IMAP.
+
+    Taken in from the send log once its job was sent (`engagement.intake`); looked for from
+    `due_at` on (a human-like delay after the send), in the recipient's inbox and spam folder.
+    Written by the engagement package only (`warmup_dagster.engagement`).
+    """
+
+    __tablename__ = "engagements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("warmup_jobs.id", ondelete="SET NULL"))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipient_mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE")
+    )
+    sender_mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    # 1 for a new message, 2 for its reply, and so on (a thread stops at WARMUP_ENGAGE_MAX_TURNS)
+    turn: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the next look is due: the recipient's side while `done` is false, and the sender's
+    # copy while `sent_copy` is PENDING.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    placement: Mapped[Placement] = mapped_column(_enum(Placement, "placement"))
+    seen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    filed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reply_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("warmup_jobs.id", ondelete="SET NULL")
+    )
+    sent_copy: Mapped[SentCopy] = mapped_column(_enum(SentCopy, "sent_copy"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Due work by time: the recipient's side, then the sender's copies.
+        Index("ix_engagements_done_due_at", "done", "due_at"),
+        Index("ix_engagements_sent_copy_due_at", "sent_copy", "due_at"),
+        # The intake's high-water mark, and placement per sending mailbox and day (health).
+        Index("ix_engagements_sent_at", "sent_at"),
+        Index("ix_engagements_sender_mailbox_id_sent_at", "sender_mailbox_id", "sent_at"),
+        Index("ix_engagements_recipient_mailbox_id_done", "recipient_mailbox_id", "done"),
+        CheckConstraint("turn >= 1", name="turn_positive"),
+    )
+
+
+class EngagementMailbox(Base):
+    """The receiving side's state of one mailbox: its lease, last pass and pause.
+
+    An IMAP login refused pauses engagement for the mailbox (`paused_reason`) until
+    `warmup mailboxes resume`; sending is not affected.
+    """
+
+    __tablename__ = "engagement_mailboxes"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    )
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An engagement run holds the mailbox until then (one IMAP session per mailbox at a time).
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_pass_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # When the Warmup folder was last pruned of mail older than the retention.
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Total(enum.Enum):

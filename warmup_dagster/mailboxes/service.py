@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.engagement import mailboxes as engagement
 
 
 class MailboxNotFound(LookupError):
@@ -30,6 +31,8 @@ class MailboxView:
     timezone: str | None
     smtp: str
     imap: str
+    # Why the receiving side stopped engaging it (an IMAP login refused); None when it engages.
+    engagement_paused: str | None = None
 
 
 def list_mailboxes(
@@ -46,6 +49,7 @@ def list_mailboxes(
     if user is not None:
         query = query.where(User.name == user)
     with Session(engine) as session:
+        paused = engagement.paused_reasons(session.connection())
         return [
             MailboxView(
                 email=box.email,
@@ -57,6 +61,7 @@ def list_mailboxes(
                 timezone=box.timezone,
                 smtp=f"{box.smtp_host}:{box.smtp_port}/{box.smtp_security.value}",
                 imap=f"{box.imap_host}:{box.imap_port}/{box.imap_security.value}",
+                engagement_paused=paused.get(box.id),
             )
             for box, user_name, plan_name in session.execute(query)
         ]
@@ -66,6 +71,8 @@ def set_state(
     engine: Engine, email: str, state: MailboxState, reason: str | None, clock: Clock
 ) -> MailboxState:
     """Set a mailbox's state with a reason; returns the state it had before.
+
+    Resuming (ACTIVE) also lifts a pause of its engagement (an IMAP login that was refused).
 
     Raises:
         MailboxNotFound: if no mailbox has that address.
@@ -78,4 +85,6 @@ def set_state(
         box.state = state
         box.state_reason = reason
         box.state_changed_at = box.updated_at = clock.now()
+        if state is MailboxState.ACTIVE:
+            engagement.resume(session.connection(), box.id, clock.now())
         return before

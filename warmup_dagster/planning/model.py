@@ -9,7 +9,7 @@ from sqlalchemy.engine import Row
 
 from warmup_dagster.core.ramp import Quota, RampSettings
 from warmup_dagster.core.slots import Window
-from warmup_dagster.db.models import JobStatus
+from warmup_dagster.db.models import JobKind, JobStatus
 
 
 @dataclass
@@ -50,7 +50,8 @@ class Target:
 
 
 Order = list[tuple[Target, DayPlan]]
-Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime]]]
+# (status, due time, kind) of each job a mailbox-day keeps; replies hold slots, not quota
+Kept = dict[tuple[int, date], list[tuple[JobStatus, datetime, JobKind]]]
 
 
 def ramp_settings(row: Row, weekdays_only: bool = False) -> RampSettings:

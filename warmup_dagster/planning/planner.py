@@ -27,13 +27,14 @@ from warmup_dagster.core.slots import (
     with_margins,
 )
 from warmup_dagster.db.dialect import exclusive, refresh_statistics
-from warmup_dagster.db.models import DailyQuota, JobStatus, MailboxState, WarmupJob
+from warmup_dagster.db.models import DailyQuota, JobKind, JobStatus, MailboxState, WarmupJob
 from warmup_dagster.domains.gate import DomainLimits, limits
 from warmup_dagster.planning import first_day, queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
 from warmup_dagster.queue.counting import day_usage
 from warmup_dagster.queue.enqueue import JobWriter, replace_unattempted
+from warmup_dagster.queue.states import DELIVERED
 from warmup_dagster.settings import Settings
 
 HORIZON = timedelta(hours=24)
@@ -145,7 +146,7 @@ def _place(
     """Slots for each mailbox-day, through the shared rate-cap ledger."""
     ledger = shared.ledger
     for target, plan in order:
-        busy = [due for _, due in shared.kept.get((target.box.id, target.day), [])]
+        busy = [due for _, due, _ in shared.kept.get((target.box.id, target.day), [])]
         owed = max(0, plan.quota.value - plan.kept)
         user = target.box.user_id
         # inside the margins, so that latency between claim and arrival crosses no rule
@@ -214,7 +215,9 @@ def _quotas(
         jobs = kept.get((box.id, t.day), [])
         key = (box.user_id, t.day)
         left = remaining[key] + box.plan_limit
-        kept_queued = sum(1 for status, _ in jobs if status != JobStatus.FAILED)
+        # replies hold slots (spacing) but no quota: the quota counts the mailbox's SEND jobs
+        sends = [status for status, _, kind in jobs if kind is JobKind.SEND]
+        kept_queued = sum(1 for status in sends if status != JobStatus.FAILED)
         quota_of = partial(
             _quota_of,
             box,
@@ -229,7 +232,7 @@ def _quotas(
         plan = DayPlan(box.id, box.email, t.day, quota)
         # a FAILED job stays on record but holds nothing: what it owed is planned again
         plan.kept = kept_queued
-        plan.sent = sum(1 for status, _ in jobs if status == JobStatus.SENT)
+        plan.sent = sum(1 for status in sends if status in DELIVERED)
         remaining[key] -= max(0, quota.value - plan.kept)
         plans.append(plan)
     return plans

@@ -22,7 +22,6 @@ from warmup_dagster.db.engine import chunks
 from warmup_dagster.db.models import (
     DailyQuota,
     DomainCheck,
-    JobStatus,
     Mailbox,
     MailboxState,
     Plan,
@@ -30,6 +29,7 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 from warmup_dagster.domains import gate
+from warmup_dagster.planning.model import Kept
 from warmup_dagster.queue.counting import count_queued
 from warmup_dagster.queue.states import QUEUED
 
@@ -88,20 +88,18 @@ def planned_days(conn: Connection, ids: Collection[int], days: Collection[date])
     return found
 
 
-def kept_jobs(
-    conn: Connection, targets: dict[date, list[int]]
-) -> dict[tuple[int, date], list[tuple[JobStatus, datetime]]]:
+def kept_jobs(conn: Connection, targets: dict[date, list[int]]) -> Kept:
     """What stays of each mailbox-day after `queue.enqueue.replace_unattempted`: (status, due
-    time) per job."""
-    kept: dict[tuple[int, date], list[tuple[JobStatus, datetime]]] = defaultdict(list)
+    time, kind) per job."""
+    kept: Kept = defaultdict(list)
     for day, ids in targets.items():
         for among_ids in among(conn, WarmupJob.mailbox_id, ids):
-            for box_id, status, due in conn.execute(
-                select(WarmupJob.mailbox_id, WarmupJob.status, WarmupJob.due_at).where(
-                    among_ids, WarmupJob.local_date == day
-                )
+            for box_id, status, due, kind in conn.execute(
+                select(
+                    WarmupJob.mailbox_id, WarmupJob.status, WarmupJob.due_at, WarmupJob.kind
+                ).where(among_ids, WarmupJob.local_date == day)
             ):
-                kept[box_id, day].append((status, due))
+                kept[box_id, day].append((status, due, kind))
     return kept
 
 

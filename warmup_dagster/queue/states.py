@@ -10,5 +10,8 @@ CLAIMABLE = (JobStatus.PENDING, JobStatus.RETRY)
 IN_FLIGHT = JobStatus.PROCESSING
 # Not yet sent but holding a slot: count against caps, spacing and the plan's limit.
 QUEUED = (*CLAIMABLE, IN_FLIGHT)
+# Delivered: sent, and perhaps answered since (the receiving side marks a job it replied to
+# REPLIED). Whatever counts or shows a job as sent takes both; its send-log row stays SENT.
+DELIVERED = (JobStatus.SENT, JobStatus.REPLIED)
 # Done: no claim takes them again.
-FINISHED = (JobStatus.SENT, JobStatus.FAILED)
+FINISHED = (*DELIVERED, JobStatus.FAILED)

@@ -17,12 +17,13 @@ from warmup_dagster.db.models import Security
 
 @dataclass(frozen=True)
 class Account:
-    """One sending mailbox's SMTP settings, with the password already decrypted.
+    """One mailbox's SMTP settings (or its IMAP settings, for the receiving side), with the
+    password already decrypted.
 
     Attributes:
         mailbox_id: The mailbox's id.
-        host: SMTP server host name or address.
-        port: SMTP server port.
+        host: Server host name or address.
+        port: Server port.
         security: How the connection is protected.
         username: Login name.
         password: Login password; left out of `repr` and `str`.

@@ -320,9 +320,14 @@ class FaultySmtpServer(ThreadedServer):
             encrypted=transport is not None and transport.get_extra_info("sslcontext") is not None,
             arrived_at=arrived_at,
         )
+        self._deliver(received)
         with self._lock:
             self._transactions += 1
             self._received.append(received)
+
+    def _deliver(self, received: Received) -> None:
+        """Hand an accepted message on; this server only keeps it (`DeliveringSmtp` delivers
+        it into mailboxes too)."""
 
 
 def closed_port(host: str = "127.0.0.1") -> int:

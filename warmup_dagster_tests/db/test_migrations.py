@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warmup_dagster.db import migrate
@@ -22,6 +24,8 @@ TABLES = {
     "daily_quotas",
     "send_counters",
     "send_totals",
+    "engagements",
+    "engagement_mailboxes",
 }
 
 
@@ -159,4 +163,23 @@ def test_0008_adds_up_the_sends_already_logged_and_steps_down(db_url, cipher):
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM send_log")) == 5
     migrate.upgrade(db_url)
+    engine.dispose()
+
+
+def test_0009_takes_replied_jobs_and_steps_down_to_sent(db_url, cipher):
+    """At head a job may be REPLIED (and the old constraint refused it); going down makes it
+    SENT again and drops the engagement tables, keeping the jobs."""
+    engine = make_engine(db_url)
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        box = add_mailbox(session, add_user(session, "owner", at), "a@one.example", at, cipher)
+        add_job(session, box, box, at, JobStatus.REPLIED)
+    migrate.downgrade(db_url, "0008")
+    assert {"engagements", "engagement_mailboxes"}.isdisjoint(_tables(db_url))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM warmup_jobs")).scalars().all() == ["SENT"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE warmup_jobs SET status = 'REPLIED'"))
+    migrate.upgrade(db_url)
+    assert _tables(db_url) >= TABLES
     engine.dispose()

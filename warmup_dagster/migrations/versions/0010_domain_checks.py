@@ -3,15 +3,15 @@
 Planning reads the gate reason and the listing of a mailbox's domain; a domain without a row
 (not checked yet) is planned as before. Downgrading drops the table.
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,345 @@
+"""One mailbox's IMAP session of an engagement pass (imapclient, synchronous, in a thread).
+
+`run_pass` logs in (TLS verified as the mailbox's `Security` says; plaintext only to
+loopback), finds the folders (SPECIAL-USE `\\Junk` and `\\Sent`, else the usual names), then:
+
+1. in the spam folder, finds each due message by its Message-ID (`SEARCH HEADER Message-ID`,
+   the header checked exactly and the id checked to be a warmup id); the ones found are
+   recorded as SPAM (`place`, before anything moves) and moved to the inbox: "not spam";
+2. in the inbox, finds each again by Message-ID: the public way to follow a message across a
+   move (imapclient returns no COPYUID from MOVE or COPY), so the flags below reach the
+   message where it is now; the rest found are recorded as INBOX;
+3. marks them `\\Seen`, flags some `\\Flagged`, and moves them into the Warmup folder (created
+   when missing); messages not found anywhere are looked for in the Warmup folder too (an
+   earlier pass filed them and failed before it could record so);
+4. moves the owner's own copies of mail it sent, found by Message-ID in its Sent folder, into
+   the Warmup folder as well;
+5. now and then deletes mail in the Warmup folder older than the retention.
+
+MOVE where the server offers it, else COPY, `\\Deleted` and (UID) EXPUNGE. The session never
+raises for IMAP or network trouble: a refused login or an untrusted certificate pauses the
+mailbox's engagement (`PassOutcome.paused`), anything else ends the pass with `error` and what
+was not recorded is done again by the next pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import imaplib
+import ipaddress
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from warmup_dagster.core.content import is_warmup_message_id
+from warmup_dagster.core.engagement import SENT_NAMES, SPAM_NAMES, find_folder
+from warmup_dagster.db.models import Placement, Security, SentCopy
+from warmup_dagster.sending.messages import Account
+
+INBOX = "INBOX"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A message this mailbox received, to handle: find, rescue, mark, file."""
+
+    engagement_id: int
+    message_id: str
+    placement: Placement  # PENDING until a pass records where it landed
+    flag: bool  # to be flagged (`core.engagement.wants_flag`)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A message this mailbox sent, whose copy in its Sent folder is to be filed."""
+
+    engagement_id: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a pass did to one `Item` it found."""
+
+    placement: Placement
+    flagged: bool
+    filed: bool
+
+
+@dataclass
+class PassOutcome:
+    """What one mailbox's pass did.
+
+    Attributes:
+        handled: Engagement id -> what was done, for each item found and handled.
+        copies: Engagement id -> FILED or ABSENT, for each copy looked for.
+        pruned: Messages deleted from the Warmup folder; None when it was not pruned.
+        error: Why the pass ended early (retried next pass); None when it did not.
+        paused: Why the mailbox's engagement is to pause (login refused, certificate
+            untrusted, unusable settings); None when it is not.
+    """
+
+    handled: dict[int, Handled] = field(default_factory=dict)
+    copies: dict[int, SentCopy] = field(default_factory=dict)
+    pruned: int | None = None
+    error: str | None = None
+    paused: str | None = None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_pass(
+    account: Account,
+    items: Sequence[Item],
+    copies: Sequence[Copy],
+    *,
+    token_key: bytes,
+    folder: str,
+    tls: ssl.SSLContext,
+    timeout: float,
+    place: Callable[[dict[int, Placement]], None],
+    prune_before: date | None = None,
+) -> PassOutcome:
+    """One IMAP session over one mailbox (see the module docstring).
+
+    Args:
+        account: The mailbox's IMAP settings.
+        items: Messages it received, due to be handled.
+        copies: Messages it sent, whose Sent copies are due to be filed.
+        token_key: Checks that each id looked for is a warmup id (`core.content`).
+        folder: The Warmup folder's name (`WARMUP_ENGAGE_FOLDER`).
+        tls: Client TLS context (certificate and host name verified).
+        timeout: Seconds allowed for connecting and for each reply (real time).
+        place: Called with engagement id -> placement as soon as they are known, before the
+            pass moves anything: a pass that fails later keeps where each message landed.
+        prune_before: Delete Warmup mail sent before this day (`SENTBEFORE`); None: no pruning.
+
+    Returns:
+        What the pass did; never raises for IMAP or network trouble.
+    """
+    outcome = PassOutcome()
+    where = f"{account.host}:{account.port}"
+    if account.security is Security.NONE and not is_loopback(account.host):
+        outcome.paused = (
+            f"imap_security none to {where}: plaintext IMAP is allowed to loopback only"
+        )
+        return outcome
+    client: IMAPClient | None = None
+    try:
+        client = IMAPClient(
+            account.host,
+            account.port,
+            ssl=account.security is Security.SSL,
+            ssl_context=tls,
+            timeout=timeout,
+        )
+        if account.security is Security.STARTTLS:
+            if not client.has_capability("STARTTLS"):
+                outcome.paused = (
+                    f"{where} does not offer STARTTLS, which imap_security starttls requires; "
+                    "not logging in in plaintext"
+                )
+                return outcome
+            client.starttls(tls)
+        client.login(account.username, account.password)
+        _Session(client, token_key, folder, place, outcome).run(items, copies, prune_before)
+    except LoginError as exc:
+        outcome.paused = f"IMAP login refused by {where}: {_text(exc)}"
+    except ssl.SSLCertVerificationError as exc:
+        outcome.paused = f"certificate of {where} not trusted: {exc.verify_message or exc}"
+    except (TimeoutError, OSError, imaplib.IMAP4.abort, IMAPClientError) as exc:
+        # OSError covers refused connections, timeouts, resets and other TLS failures.
+        outcome.error = f"IMAP session with {where} failed: {type(exc).__name__}: {_text(exc)}"
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.logout()
+            with contextlib.suppress(Exception):
+                client.shutdown()
+    return outcome
+
+
+def _text(exc: BaseException) -> str:
+    text = str(exc)
+    if text.startswith("b'") or text.startswith('b"'):
+        text = text[2:-1]
+    return " ".join(text.split()) or type(exc).__name__
+
+
+class _Session:
+    """The steps of one logged-in pass, sharing the client and what was found."""
+
+    def __init__(
+        self,
+        client: IMAPClient,
+        token_key: bytes,
+        folder: str,
+        place: Callable[[dict[int, Placement]], None],
+        outcome: PassOutcome,
+    ) -> None:
+        self.client, self.token_key, self.folder = client, token_key, folder
+        self.place, self.outcome = place, outcome
+        self.can_move = client.has_capability("MOVE")
+        self.uidplus = client.has_capability("UIDPLUS")
+
+    def run(self, items: Sequence[Item], copies: Sequence[Copy], prune_before: date | None) -> None:
+        listed = [(flags, name) for flags, _, name in self.client.list_folders()]
+        spam = find_folder(listed, b"\\Junk", SPAM_NAMES)
+        sent = find_folder(listed, b"\\Sent", SENT_NAMES)
+        names = {name.lower() for _, name in listed}
+        warmup_exists = self.folder.lower() in names
+        items = [i for i in items if is_warmup_message_id(self.token_key, i.message_id)]
+        placements = {i.engagement_id: i.placement for i in items}
+
+        if spam is not None and spam.lower() != INBOX.lower() and items:
+            in_spam = self._look(spam, Placement.SPAM, items, placements)
+            if in_spam:
+                self._move(sorted(u for uids in in_spam.values() for u in uids), INBOX)
+
+        if items:
+            in_inbox = self._look(INBOX, Placement.INBOX, items, placements)
+            found = [i for i in items if i.message_id in in_inbox]
+            if found:
+                if not warmup_exists:
+                    self._create(self.folder)
+                    warmup_exists = True
+                self._mark(found, in_inbox)
+                self._move(sorted(u for i in found for u in in_inbox[i.message_id]), self.folder)
+                for i in found:
+                    self.outcome.handled[i.engagement_id] = Handled(
+                        placements[i.engagement_id], i.flag, True
+                    )
+            rest = [i for i in items if i.message_id not in in_inbox]
+            if rest and warmup_exists:
+                # Filed by an earlier pass that failed before recording it.
+                self.client.select_folder(self.folder)
+                in_warmup = self._find(rest)
+                again = [i for i in rest if i.message_id in in_warmup]
+                if again:
+                    self._mark(again, in_warmup)
+                for i in again:
+                    placement = placements[i.engagement_id]
+                    if placement is Placement.PENDING:
+                        placement = Placement.INBOX
+                        self.place({i.engagement_id: placement})
+                    self.outcome.handled[i.engagement_id] = Handled(placement, i.flag, True)
+
+        copies = [c for c in copies if is_warmup_message_id(self.token_key, c.message_id)]
+        if copies:
+            self._file_copies(copies, sent, warmup_exists)
+            warmup_exists = warmup_exists or bool(
+                [s for s in self.outcome.copies.values() if s is SentCopy.FILED]
+            )
+        if prune_before is not None and warmup_exists:
+            self.client.select_folder(self.folder)
+            old = self.client.search(["SENTBEFORE", prune_before])
+            if old:
+                self._delete(old)
+            self.outcome.pruned = len(old)
+        elif prune_before is not None:
+            self.outcome.pruned = 0
+
+    def _look(
+        self,
+        folder: str,
+        placement: Placement,
+        items: Sequence[Item],
+        placements: dict[int, Placement],
+    ) -> dict[str, list[int]]:
+        """Find `items` in `folder` (selected), record `placement` for the ones found that had
+        none (at once, before anything moves), and return Message-ID -> UIDs found."""
+        self.client.select_folder(folder)
+        found = self._find(items)
+        new = {
+            i.engagement_id: placement
+            for i in items
+            if i.message_id in found and placements[i.engagement_id] is Placement.PENDING
+        }
+        if new:
+            self.place(new)
+            placements.update(new)
+        return found
+
+    def _file_copies(self, copies: list[Copy], sent: str | None, warmup_exists: bool) -> None:
+        if sent is None:
+            for c in copies:
+                self.outcome.copies[c.engagement_id] = SentCopy.ABSENT
+            return
+        self.client.select_folder(sent)
+        found = self._find(copies)
+        uids = sorted(u for c in copies for u in found.get(c.message_id, ()))
+        if uids:
+            if not warmup_exists:
+                self._create(self.folder)
+            self._move(uids, self.folder)
+        for c in copies:
+            filed = c.message_id in found
+            self.outcome.copies[c.engagement_id] = SentCopy.FILED if filed else SentCopy.ABSENT
+
+    def _find(self, wanted: Sequence[Item] | Sequence[Copy]) -> dict[str, list[int]]:
+        """Message-ID -> UIDs in the selected folder, the header compared exactly."""
+        candidates: dict[int, str] = {}
+        for w in wanted:
+            for uid in self.client.search(["HEADER", "Message-ID", w.message_id]):
+                candidates[uid] = w.message_id
+        if not candidates:
+            return {}
+        fetched = self.client.fetch(sorted(candidates), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        found: dict[str, list[int]] = {}
+        for uid, data in fetched.items():
+            raw = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
+            header = email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]
+            if header is not None and str(header).strip() == candidates.get(uid):
+                found.setdefault(candidates[uid], []).append(uid)
+        return found
+
+    def _mark(self, items: Sequence[Item], uids_of: dict[str, list[int]]) -> None:
+        every = sorted(u for i in items for u in uids_of[i.message_id])
+        self.client.add_flags(every, [b"\\Seen"], silent=True)
+        flagged = sorted(u for i in items if i.flag for u in uids_of[i.message_id])
+        if flagged:
+            self.client.add_flags(flagged, [b"\\Flagged"], silent=True)
+
+    def _move(self, uids: list[int], destination: str) -> None:
+        if not uids:
+            return
+        if self.can_move:
+            self.client.move(uids, destination)
+            return
+        self.client.copy(uids, destination)
+        self._delete(uids)
+
+    def _delete(self, uids: list[int]) -> None:
+        self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+        if self.uidplus:
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def _create(self, name: str) -> None:
+        try:
+            self.client.create_folder(name)
+        except IMAPClientError:
+            # Created meanwhile by another client: fine if it is there now.
+            if not self.client.folder_exists(name):
+                raise
+        with contextlib.suppress(IMAPClientError):
+            self.client.subscribe_folder(name)
+
+
+def prune_day(now: datetime, retention_days: float) -> date:
+    """The day before which Warmup mail is deleted."""
+    return (now - timedelta(days=retention_days)).date()

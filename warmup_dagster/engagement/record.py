@@ -1,0 +1,221 @@
+"""Recording what a mailbox's pass did: placements, marks, filing, replies, the pass itself.
+
+Placements are written the moment a session knows them (`record_placements`, before it moves
+anything), the rest when the session ends (`record_pass`), in one transaction with the
+replies it queues (`queue.replies.enqueue_reply`) and the mailbox's pass state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Engine
+
+from warmup_dagster.core.content import compose_reply, is_warmup_message_id, reply_message_id
+from warmup_dagster.core.engagement import draw, reply_due, wants_reply
+from warmup_dagster.core.slots import local_day
+from warmup_dagster.db.engine import writing
+from warmup_dagster.db.models import (
+    Engagement,
+    JobKind,
+    Mailbox,
+    Placement,
+    SentCopy,
+    WarmupJob,
+)
+from warmup_dagster.engagement import mailboxes
+from warmup_dagster.engagement.imap import PassOutcome
+from warmup_dagster.queue.enqueue import NewJob
+from warmup_dagster.queue.replies import enqueue_reply
+from warmup_dagster.settings import Settings
+
+
+@dataclass
+class Written:
+    """What `record_pass` wrote, for the run's summary."""
+
+    placements: Counter[str] = field(default_factory=Counter)
+    flagged: int = 0
+    filed: int = 0
+    replies: int = 0
+    copies_filed: int = 0
+
+
+def record_placements(engine: Engine, placements: dict[int, Placement], now: datetime) -> None:
+    """Record where messages landed (only where nothing is recorded yet)."""
+    with writing(engine) as conn:
+        for placement in set(placements.values()):
+            ids = [i for i, p in placements.items() if p is placement]
+            conn.execute(
+                update(Engagement)
+                .where(Engagement.id.in_(ids), Engagement.placement == Placement.PENDING)
+                .values(placement=placement, placed_at=now, updated_at=now)
+            )
+
+
+def record_failure(
+    engine: Engine, box_id: int, worker_id: str, now: datetime, *, paused: str
+) -> None:
+    """End a pass that could not start (e.g. the password is unreadable): pause the mailbox."""
+    with writing(engine) as conn:
+        mailboxes.finish_pass(conn, box_id, worker_id, now, error=paused, paused=paused)
+
+
+def record_pass(
+    engine: Engine,
+    now: datetime,
+    settings: Settings,
+    token_key: bytes,
+    box: Any,
+    due: Sequence[Any],
+    outcome: PassOutcome,
+    worker_id: str,
+) -> Written:
+    """Record one mailbox's pass and queue its replies, in one transaction.
+
+    Args:
+        engine: The application database.
+        now: When the pass ended.
+        settings: Grace period, recheck delay, reply delays and turns.
+        token_key: Derives the replies' Message-IDs.
+        box: The mailbox's `mailboxes` row (the recipient of `due`, the replier).
+        due: The `engagements` rows the pass was given.
+        outcome: What the session did.
+        worker_id: The run holding the mailbox's lease.
+
+    Returns:
+        What was written.
+    """
+    written = Written()
+    grace = timedelta(minutes=settings.engage_not_found_minutes)
+    recheck = now + timedelta(minutes=settings.engage_recheck_minutes)
+    failed = outcome.error or outcome.paused
+    # Rows are updated in id order: a pass of the sender, filing its copies, may update some of
+    # them at the same time, and the same order for every transaction keeps them deadlock-free.
+    with writing(engine) as conn:
+        for e in sorted(due, key=lambda row: row.id):
+            handled = outcome.handled.get(e.id)
+            values: dict[str, Any] = {"updated_at": now, "attempts": e.attempts + 1}
+            if handled is not None:
+                values |= {
+                    "done": True,
+                    "seen": True,
+                    "flagged": handled.flagged,
+                    "filed": handled.filed,
+                    "handled_at": now,
+                    "error": None,
+                }
+                written.placements[handled.placement.name] += 1
+                written.flagged += handled.flagged
+                written.filed += handled.filed
+                reply = _reply(conn, now, settings, token_key, box, e, handled.placement)
+                if reply is not None:
+                    values["reply_job_id"] = reply
+                    written.replies += 1
+            elif failed:
+                values |= {"error": failed, "due_at": recheck}
+            elif not is_warmup_message_id(token_key, e.message_id):
+                values |= {"done": True, "placement": Placement.NOT_FOUND, "handled_at": now}
+                values["error"] = "not a warmup Message-ID: not looked for"
+                written.placements[Placement.NOT_FOUND.name] += 1
+            elif now - e.sent_at >= grace:
+                values |= {"done": True, "handled_at": now, "error": None}
+                values["placement"] = Placement.NOT_FOUND
+                values["placed_at"] = now
+                written.placements[Placement.NOT_FOUND.name] += 1
+            else:
+                values |= {"due_at": recheck, "error": None}
+            conn.execute(update(Engagement).where(Engagement.id == e.id).values(**values))
+    with writing(engine) as conn:
+        for engagement_id, copy in sorted(outcome.copies.items()):
+            conn.execute(
+                update(Engagement)
+                .where(Engagement.id == engagement_id)
+                .values(sent_copy=copy, updated_at=now)
+            )
+            written.copies_filed += copy is SentCopy.FILED
+        mailboxes.finish_pass(
+            conn,
+            box.id,
+            worker_id,
+            now,
+            error=outcome.error or outcome.paused,
+            paused=outcome.paused,
+            pruned=outcome.pruned is not None,
+        )
+    return written
+
+
+def _reply(
+    conn: Connection,
+    now: datetime,
+    settings: Settings,
+    token_key: bytes,
+    box: Any,
+    e: Any,
+    placement: Placement,
+) -> int | None:
+    """Queue the reply to engagement `e` if its recipient answers it; the reply job's id."""
+    if placement is Placement.NOT_FOUND or e.job_id is None:
+        return None
+    if not wants_reply(e.message_id, box.reply_rate, e.turn, settings.engage_max_turns):
+        return None
+    original = conn.execute(
+        select(
+            WarmupJob.id,
+            WarmupJob.subject,
+            WarmupJob.body,
+            WarmupJob.references,
+            WarmupJob.message_id,
+        ).where(WarmupJob.id == e.job_id)
+    ).one_or_none()
+    sender = conn.execute(
+        select(Mailbox.id, Mailbox.email).where(Mailbox.id == e.sender_mailbox_id)
+    ).one_or_none()
+    if original is None or sender is None or original.subject is None:
+        return None
+    timezone = box.timezone or settings.send_window_timezone
+    due = reply_due(
+        now,
+        e.message_id,
+        settings.engage_reply_delay_min,
+        settings.engage_reply_delay_max,
+        timezone,
+        settings.send_window_start_hour,
+        settings.send_window_end_hour,
+    )
+    seed = int(draw(e.message_id, "reply-words") * 2**62)
+    subject, body = compose_reply(
+        seed,
+        original.subject,
+        original.body or "",
+        box.email,
+        sender.email,
+        due.astimezone(ZoneInfo(timezone)),
+    )
+    message_id, token = reply_message_id(token_key, e.message_id, box.domain)
+    references = " ".join([*(original.references or "").split(), e.message_id])
+    job = NewJob(
+        kind=JobKind.REPLY,
+        mailbox_id=box.id,
+        user_id=box.user_id,
+        local_date=local_day(due, timezone),
+        recipient_email=sender.email,
+        recipient_mailbox_id=sender.id,
+        due_at=due,
+        content_seed=seed,
+        message_id=message_id,
+        token=token,
+        subject=subject,
+        body=body,
+        in_reply_to=e.message_id,
+        references=references,
+        parent_job_id=original.id,
+    )
+    return enqueue_reply(conn, now, original.id, job)
