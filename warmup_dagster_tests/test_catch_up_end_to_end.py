@@ -141,7 +141,9 @@ def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover,
     storage = pg_databases.url(pg_databases.create())
     monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
     env = _env(app_url, catch_up)
-    deployment = DagsterDeployment(tmp_path / "dagster_home", storage, env, stopped_sensors=NOT_WATCHED)
+    deployment = DagsterDeployment(
+        tmp_path / "dagster_home", storage, env, stopped_sensors=NOT_WATCHED
+    )
     with contextlib.ExitStack() as stack:
         webserver = (
             stack.enter_context(DagsterWebserver(deployment.home, deployment.env)) if web else None
