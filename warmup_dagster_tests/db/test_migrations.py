@@ -26,6 +26,7 @@ TABLES = {
     "send_totals",
     "engagements",
     "engagement_mailboxes",
+    "domain_checks",
 }
 
 
