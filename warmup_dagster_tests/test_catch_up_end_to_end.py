@@ -69,6 +69,10 @@ def _env(app_url: str, catch_up: bool) -> dict[str, str]:
         "WARMUP_CATCH_UP_INTERVAL_SECONDS": "60",
         "WARMUP_CATCH_UP": str(catch_up).lower(),
         "WARMUP_SEND_MAX_ATTEMPTS": "1",  # a refused connection fails the job at once
+        # Clock time: the default 30 s is a quarter of a real second at 120x, and a session on
+        # a loaded machine took longer, so a send after the outage timed out and, with one
+        # attempt, failed: a loss no backfill launched before it re-plans. Ten real seconds.
+        "WARMUP_SMTP_TIMEOUT_SECONDS": "1200",
         "WARMUP_SEND_LEASE_SECONDS": "3600",
         # a sender run lives through the window, waiting for each due job (caught-up ones
         # too): at 120x a run's start-up is minutes of clock time, and jobs near the window's
@@ -254,6 +258,11 @@ def _plans(engine) -> str:
             .where(WarmupJob.local_date == START.date())
             .group_by(WarmupJob.mailbox_id, WarmupJob.status)
         ).all()
+        failures = conn.execute(
+            select(SendLog.mailbox_id, SendLog.created_at, SendLog.error)
+            .where(SendLog.local_date == START.date(), SendLog.status == JobStatus.FAILED)
+            .order_by(SendLog.created_at)
+        ).all()
     by_box: dict[int, dict[str, int]] = {}
     for box, status, n in jobs:
         by_box.setdefault(box, {})[status.value] = n
@@ -265,4 +274,5 @@ def _plans(engine) -> str:
             f"shortfall {p.shortfall}, planned at {p.planned_at:%H:%M}, last slot {last}, "
             f"jobs {by_box.get(p.mailbox_id, {})}"
         )
+    lines += [f"mailbox {f.mailbox_id} failed at {f.created_at:%H:%M}: {f.error}" for f in failures]
     return "; ".join(lines)
