@@ -10,6 +10,7 @@ import email.message
 import email.utils
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import Address
 
 from warmup_dagster.core.delivery import Outcome
 from warmup_dagster.db.models import Security
@@ -42,7 +43,7 @@ class Outgoing:
 
     Attributes:
         job_id: The send job this message belongs to.
-        sender: Envelope sender and From header.
+        sender: Envelope sender and the From header's address.
         recipient: Envelope recipient and To header.
         message_id: The Message-ID header, `<...@domain>`; derived from the job, so retries
             carry the same one.
@@ -50,6 +51,7 @@ class Outgoing:
         body: The plain-text body.
         in_reply_to: The In-Reply-To header of a reply, if any.
         references: The References header of a reply, if any.
+        sender_name: The display name in From (`Name <sender>`); None: the bare address.
     """
 
     job_id: int
@@ -60,6 +62,7 @@ class Outgoing:
     body: str
     in_reply_to: str | None = None
     references: str | None = None
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ class Delivery:
 def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessage:
     """Build the email for one `Outgoing`: headers as planned, a UTF-8 plain-text body.
 
+    From carries the display name as the email package writes it: quoted where it needs
+    quotes, RFC 2047-encoded where it is not ASCII. The envelope sender stays the bare
+    address (`sending.smtp` passes it explicitly).
+
     Args:
         message: The message to build.
         date: The Date header; must carry a timezone.
@@ -99,7 +106,7 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
     if date.tzinfo is None:
         raise ValueError(f"naive datetime {date!r}: the Date header needs a timezone")
     built = email.message.EmailMessage()
-    built["From"] = message.sender
+    built["From"] = _from(message)
     built["To"] = message.recipient
     built["Subject"] = message.subject
     built["Date"] = email.utils.format_datetime(date)
@@ -110,3 +117,10 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
         built["References"] = message.references
     built.set_content(message.body, charset="utf-8")
     return built
+
+
+def _from(message: Outgoing) -> Address | str:
+    if not message.sender_name:
+        return message.sender
+    local, _, domain = message.sender.rpartition("@")
+    return Address(display_name=message.sender_name, username=local, domain=domain)
