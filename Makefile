@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
-	bench-fresh bench-first-plan bench-fill bench-metrics clean
+	bench-fresh bench-first-plan bench-fill bench-metrics bench-content clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill \
-	bench-metrics
+	bench-metrics bench-content
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -75,6 +75,9 @@ bench-fill: install
 bench-metrics: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_metrics
+
+bench-content: install
+	$(BIN)/python -m benchmarks.bench_content
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

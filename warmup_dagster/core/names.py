@@ -84,7 +84,7 @@ def _domain_label(email: str) -> str:
     domain = email.strip().rpartition("@")[2].strip().strip(">").lower()
     if "@" not in email or not domain:
         raise ValueError(f"not an email address: {email!r}")
-    return re.sub(r"[^A-Za-z]", "", domain.split(".")[0])
+    return re.split(r"[^A-Za-z]+", domain.split(".")[0])[0]
 
 
 def _local_words(email: str) -> list[str]:
@@ -125,14 +125,17 @@ def derived_display_name(email: str) -> str:
         ValueError: `email` is not an address.
     """
     label = _domain_label(email)
-    if first_name(email) is not None:
-        words = []
-        for word in _local_words(email)[:3]:
-            letters = re.sub(r"[^A-Za-z]", "", word)
-            if len(letters) >= 2:
-                words.append(letters.capitalize())
-            elif letters:
-                words.append(f"{letters.upper()}.")
+    local = fold_ascii(email.strip().rpartition("@")[0].split("+")[0])
+    words = []
+    for word in [w for w in re.split(r"[._]+", local) if w][:3]:
+        parts = [re.sub(r"[^A-Za-z]", "", part) for part in word.split("-")]
+        parts = [part.capitalize() for part in parts if part]
+        if sum(len(part) for part in parts) >= 2:
+            words.append("-".join(parts))
+        elif parts:
+            words.append(f"{parts[0].upper()}.")
+    role = bool(words) and words[0].lower() in phrases.ROLE_WORDS
+    if not role and any(not word.endswith(".") for word in words):
         return " ".join(words)
     return f"The {label.capitalize()} team" if len(label) >= 2 else "The team"
 
