@@ -278,7 +278,9 @@ def read_rows(stream: TextIO) -> Iterator[MailboxRow | list[RowError]]:
         except csv.Error as exc:
             yield [RowError(reader.line_num, "row", f"malformed CSV: {exc}")]
             return
-        line = reader.line_num
+        # A quoted field may hold line breaks: a row is named by the line it starts on.
+        breaks = sum(v.count("\n") for v in raw.values() if isinstance(v, str))
+        line = reader.line_num - breaks
         if "\0extra" in raw:
             yield [RowError(line, "row", "has more fields than the header")]
             continue

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import email.header
 import email.message
 import email.utils
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
     if date.tzinfo is None:
         raise ValueError(f"naive datetime {date!r}: the Date header needs a timezone")
     built = email.message.EmailMessage()
-    built["From"] = _from(message)
+    _set_from(built, message)
     built["To"] = message.recipient
     built["Subject"] = message.subject
     built["Date"] = email.utils.format_datetime(date)
@@ -119,8 +120,23 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
     return built
 
 
-def _from(message: Outgoing) -> Address | str:
+def _set_from(built: email.message.EmailMessage, message: Outgoing) -> None:
+    """From: the bare address, or `Name <address>` through the email package.
+
+    A name that is not ASCII is encoded by `email.header.Header`, whose encoded words split
+    inside the name: the header registry's folding (Python 3.11) drops the space between two
+    encoded words when it folds a long name at a space, which RFC 2047 readers then join
+    ("Papadopoulos Karamanlis" arriving as one word).
+    """
     if not message.sender_name:
-        return message.sender
+        built["From"] = message.sender
+        return
     local, _, domain = message.sender.rpartition("@")
-    return Address(display_name=message.sender_name, username=local, domain=domain)
+    # Refuses CR or LF in any part.
+    address = Address(display_name=message.sender_name, username=local, domain=domain)
+    if message.sender_name.isascii():
+        built["From"] = address
+        return
+    header = email.header.Header(message.sender_name, "utf-8", header_name="From")
+    header.append(f"<{address.addr_spec}>", "us-ascii")
+    built.set_raw("From", header.encode())

@@ -95,7 +95,11 @@ def test_from_carries_the_display_name_encoded_where_it_is_not_ascii() -> None:
     raw = build_message(outgoing(1, sender_name="José García"), DATE).as_bytes(
         policy=email.policy.SMTP
     )
-    assert b"From: =?utf-8?q?Jos=C3=A9_Garc=C3=ADa?= <sender@warmup.test>" in raw
+    assert b"From: =?utf-8?b?Sm9zw6kgR2FyY8OtYQ==?= <sender@warmup.test>" in raw
+    # A name long enough to fold keeps the space where it folds (the email package's own
+    # folding dropped it).
+    greek = outgoing(1, sender_name="Ελευθέριος Παπαδόπουλος Καραμανλής")
+    assert _from_as_a_reader_decodes_it(greek) == (greek.sender_name, "sender@warmup.test")
     assert build_message(outgoing(1), DATE)["From"] == "sender@warmup.test"
 
 
