@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
-	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains clean \
+	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content clean \
 	ui-check
 
 $(STAMP): setup.py pyproject.toml
@@ -37,7 +37,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill \
-	bench-metrics bench-retention bench-domains
+	bench-metrics bench-retention bench-domains bench-content
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -89,6 +89,9 @@ bench-metrics: install
 bench-retention: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_retention
+
+bench-content: install
+	$(BIN)/python -m benchmarks.bench_content
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

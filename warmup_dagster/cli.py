@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from warmup_dagster import fill
 from warmup_dagster.clock import Clock, clock_from_settings
 from warmup_dagster.core.capacity import SMTP_LATENCY_SECONDS, Caps, Load, capacity, table
+from warmup_dagster.core.names import derived_display_name
 from warmup_dagster.crypto import SECRET_KEY_VAR, Cipher, SecretKeyError, cipher_from_env
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
@@ -152,7 +153,8 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 
     Required columns: email, user, smtp_host, smtp_port, smtp_security, smtp_username,
     smtp_password, imap_host, imap_port, imap_security, imap_username, imap_password.
-    Optional: timezone, daily_limit, ramp_start, ramp_step, reply_rate, weekdays_only, plan.
+    Optional: display_name, timezone, daily_limit, ramp_start, ramp_step, reply_rate,
+    weekdays_only, plan.
     If any row is invalid nothing is imported: every bad row is counted and the first 100 are
     listed, each as "line N, column: what is wrong".
     """
@@ -176,15 +178,16 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 @click.option("--user", help="Only this user's mailboxes.")
 @pass_app
 def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
-    """List mailboxes with their owner, plan, state (and why, with a paused engagement's
-    reason) and servers."""
+    """List mailboxes with their name (in parentheses when derived from the address), owner,
+    plan, state (and why, with a paused engagement's reason) and servers."""
     views = list_mailboxes(
         app.engine, state=MailboxState(state.upper()) if state else None, user=user
     )
-    header = ("EMAIL", "USER", "PLAN", "STATE", "DAILY", "TIMEZONE", "SMTP", "REASON")
+    header = ("EMAIL", "NAME", "USER", "PLAN", "STATE", "DAILY", "TIMEZONE", "SMTP", "REASON")
     table = [header] + [
         (
             v.email,
+            v.display_name or f"({derived_display_name(v.email)})",
             v.user,
             v.plan,
             v.state.value,

@@ -39,7 +39,9 @@ def test_upgrade_import_list_pause_resume(warmup, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"database at revision {migrate.head_revision()}" in result.output
 
-    path = _csv(tmp_path, [row("a@ann.example"), row("b@bob.example", "bob")])
+    path = _csv(
+        tmp_path, [row("a@ann.example"), row("b@bob.example", "bob", display_name="Bob Ng")]
+    )
     result = warmup("mailboxes", "import", path, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "dry run, nothing written" in result.output
@@ -56,6 +58,12 @@ def test_upgrade_import_list_pause_resume(warmup, tmp_path):
     listing = warmup("mailboxes", "list").output
     paused_line = next(line for line in listing.splitlines() if line.startswith("a@ann.example"))
     assert "PAUSED" in paused_line and paused_line.endswith("535 from provider")
+    # The name its mail carries: as imported, or in parentheses when derived from the address.
+    assert paused_line.split()[1] == "(Ann)"
+    assert next(line for line in listing.splitlines() if line.startswith("b@bob")).split()[1:3] == [
+        "Bob",
+        "Ng",
+    ]
     assert "2 mailboxes" in listing
     assert "1 mailboxes" in warmup("mailboxes", "list", "--state", "paused").output
 

@@ -147,6 +147,9 @@ class Mailbox(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # The name in its mail's From: and signature; None: derived from the address
+    # (`core.names.derived_display_name`).
+    display_name: Mapped[str | None] = mapped_column(String(200))
     domain: Mapped[str] = mapped_column(String(255), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     smtp_host: Mapped[str] = mapped_column(String(255))

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.content import compose_reply, is_warmup_message_id, reply_message_id
 from warmup_dagster.core.engagement import draw, reply_due, wants_reply
+from warmup_dagster.core.names import display_name
 from warmup_dagster.core.slots import local_day
 from warmup_dagster.db.engine import writing
 from warmup_dagster.db.models import (
@@ -173,11 +174,13 @@ def _reply(
             WarmupJob.body,
             WarmupJob.references,
             WarmupJob.message_id,
+            WarmupJob.sent_at,
         ).where(WarmupJob.id == e.job_id)
     ).one_or_none()
     sender = conn.execute(
         select(Mailbox.id, Mailbox.email).where(Mailbox.id == e.sender_mailbox_id)
     ).one_or_none()
+    replier_name = conn.scalar(select(Mailbox.display_name).where(Mailbox.id == box.id))
     if original is None or sender is None or original.subject is None:
         return None
     timezone = box.timezone or settings.send_window_timezone
@@ -198,6 +201,8 @@ def _reply(
         box.email,
         sender.email,
         due.astimezone(ZoneInfo(timezone)),
+        display_name(box.email, replier_name),
+        original_date=original.sent_at,
     )
     message_id, token = reply_message_id(token_key, e.message_id, box.domain)
     references = " ".join([*(original.references or "").split(), e.message_id])

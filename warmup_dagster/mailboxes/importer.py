@@ -179,6 +179,7 @@ def _values(row: MailboxRow, user_id: int, cipher: Cipher, now: datetime) -> dic
     """The columns a CSV row owns; a re-import overwrites exactly these."""
     return {
         "email": row.email,
+        "display_name": row.display_name,
         "domain": row.domain,
         "user_id": user_id,
         "smtp_host": row.smtp_host,

@@ -14,6 +14,7 @@ from functools import cache
 from typing import TextIO
 from zoneinfo import available_timezones
 
+from warmup_dagster.core.names import clean_display_name, display_name_problem
 from warmup_dagster.db.models import Security
 
 REQUIRED_COLUMNS = (
@@ -31,6 +32,7 @@ REQUIRED_COLUMNS = (
     "imap_password",
 )
 OPTIONAL_COLUMNS = (
+    "display_name",
     "timezone",
     "daily_limit",
     "ramp_start",
@@ -75,6 +77,7 @@ class MailboxRow:
 
     line: int
     email: str
+    display_name: str | None
     user: str
     smtp_host: str
     smtp_port: int
@@ -181,6 +184,14 @@ class _RowParser:
             self.fail(field, f"{value!r} is not true or false")
         return value in _TRUE
 
+    def display_name(self, field: str) -> str | None:
+        """A name for From:; its own rules (`core.names`) instead of `text`'s."""
+        value = self.raw.get(field) or ""
+        if problem := display_name_problem(value):
+            self.fail(field, problem)
+            return None
+        return clean_display_name(value)
+
     def timezone(self, field: str) -> str | None:
         value = self.text(field, required=False)
         if value and value not in _timezones():
@@ -199,6 +210,7 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
     row = MailboxRow(
         line=line,
         email=email,
+        display_name=p.display_name("display_name"),
         user=p.text("user"),
         smtp_host=p.host("smtp_host"),
         smtp_port=p.integer("smtp_port", None, 1, 65535),
@@ -266,7 +278,9 @@ def read_rows(stream: TextIO) -> Iterator[MailboxRow | list[RowError]]:
         except csv.Error as exc:
             yield [RowError(reader.line_num, "row", f"malformed CSV: {exc}")]
             return
-        line = reader.line_num
+        # A quoted field may hold line breaks: a row is named by the line it starts on.
+        breaks = sum(v.count("\n") for v in raw.values() if isinstance(v, str))
+        line = reader.line_num - breaks
         if "\0extra" in raw:
             yield [RowError(line, "row", "has more fields than the header")]
             continue

@@ -23,6 +23,7 @@ class MailboxView:
     """What an operator sees of a mailbox: no credentials."""
 
     email: str
+    display_name: str | None  # as imported; None: derived from the address
     user: str
     plan: str
     state: MailboxState
@@ -53,6 +54,7 @@ def list_mailboxes(
         return [
             MailboxView(
                 email=box.email,
+                display_name=box.display_name,
                 user=user_name,
                 plan=plan_name,
                 state=box.state,

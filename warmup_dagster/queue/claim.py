@@ -47,6 +47,7 @@ class ClaimedJob:
     kind: JobKind
     attempt: int
     sender: str
+    sender_name: str | None  # the mailbox's display name; None: derived from `sender`
     recipient: str
     message_id: str  # the job's own, or derived from it (`core.content.job_message_id`)
     token: str
@@ -147,6 +148,7 @@ def _claimed(c: Candidate, now: datetime, r: Any, token_key: bytes) -> ClaimedJo
         kind=r.kind,
         attempt=r.attempts + 1,
         sender=r.email,
+        sender_name=r.display_name,
         recipient=r.recipient_email,
         message_id=message_id,
         token=token,

@@ -36,6 +36,7 @@ def due_jobs() -> Any:
             WarmupJob.references,
             WarmupJob.error,  # why it waited: a refusal keeps it
             Mailbox.email,
+            Mailbox.display_name,
             Mailbox.domain,
             Mailbox.timezone,
             Mailbox.smtp_host,

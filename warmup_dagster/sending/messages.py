@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import email.header
 import email.message
 import email.utils
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import Address
 
 from warmup_dagster.core.delivery import Outcome
 from warmup_dagster.db.models import Security
@@ -43,7 +45,7 @@ class Outgoing:
 
     Attributes:
         job_id: The send job this message belongs to.
-        sender: Envelope sender and From header.
+        sender: Envelope sender and the From header's address.
         recipient: Envelope recipient and To header.
         message_id: The Message-ID header, `<...@domain>`; derived from the job, so retries
             carry the same one.
@@ -51,6 +53,7 @@ class Outgoing:
         body: The plain-text body.
         in_reply_to: The In-Reply-To header of a reply, if any.
         references: The References header of a reply, if any.
+        sender_name: The display name in From (`Name <sender>`); None: the bare address.
     """
 
     job_id: int
@@ -61,6 +64,7 @@ class Outgoing:
     body: str
     in_reply_to: str | None = None
     references: str | None = None
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class Delivery:
 def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessage:
     """Build the email for one `Outgoing`: headers as planned, a UTF-8 plain-text body.
 
+    From carries the display name as the email package writes it: quoted where it needs
+    quotes, RFC 2047-encoded where it is not ASCII. The envelope sender stays the bare
+    address (`sending.smtp` passes it explicitly).
+
     Args:
         message: The message to build.
         date: The Date header; must carry a timezone.
@@ -100,7 +108,7 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
     if date.tzinfo is None:
         raise ValueError(f"naive datetime {date!r}: the Date header needs a timezone")
     built = email.message.EmailMessage()
-    built["From"] = message.sender
+    _set_from(built, message)
     built["To"] = message.recipient
     built["Subject"] = message.subject
     built["Date"] = email.utils.format_datetime(date)
@@ -111,3 +119,25 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
         built["References"] = message.references
     built.set_content(message.body, charset="utf-8")
     return built
+
+
+def _set_from(built: email.message.EmailMessage, message: Outgoing) -> None:
+    """From: the bare address, or `Name <address>` through the email package.
+
+    A name that is not ASCII is encoded by `email.header.Header`, whose encoded words split
+    inside the name: the header registry's folding (Python 3.11) drops the space between two
+    encoded words when it folds a long name at a space, which RFC 2047 readers then join
+    ("Papadopoulos Karamanlis" arriving as one word).
+    """
+    if not message.sender_name:
+        built["From"] = message.sender
+        return
+    local, _, domain = message.sender.rpartition("@")
+    # Refuses CR or LF in any part.
+    address = Address(display_name=message.sender_name, username=local, domain=domain)
+    if message.sender_name.isascii():
+        built["From"] = address
+        return
+    header = email.header.Header(message.sender_name, "utf-8", header_name="From")
+    header.append(f"<{address.addr_spec}>", "us-ascii")
+    built.set_raw("From", header.encode())

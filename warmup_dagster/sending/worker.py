@@ -27,6 +27,7 @@ import random
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
@@ -34,6 +35,7 @@ from warmup_dagster import queue
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import compose
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
+from warmup_dagster.core.names import display_name
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.queue import Claim, ClaimedJob, Result
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
@@ -248,17 +250,19 @@ class Sender:
         return not await pause(self._stop_claiming, wait)
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
-        messages = [_outgoing(job) for job in jobs]
         try:
             account = self._account(jobs[0])
         except SecretKeyError as exc:
+            _, messages = _outgoing(jobs, self.clock.now())
             deliveries = [Delivery(m.job_id, Outcome.PAUSE, None, "", str(exc)) for m in messages]
         else:
             async with self._sessions:
+                # Composed when the session starts, for the moment the Date header gives.
+                date, messages = _outgoing(jobs, self.clock.now())
                 deliveries = await send_group(
                     account,
                     messages,
-                    date=self.clock.now(),
+                    date=date,
                     timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
                     tls=self.tls,
                     local_hostname=self.local_hostname,
@@ -285,17 +289,31 @@ class Sender:
         )
 
 
-def _outgoing(job: ClaimedJob) -> Outgoing:
-    subject, body = job.subject, job.body
-    if subject is None or body is None:
-        subject, body = compose(job.content_seed, job.sender, job.recipient)
-    return Outgoing(
-        job_id=job.candidate.job_id,
-        sender=job.sender,
-        recipient=job.recipient,
-        message_id=job.message_id,
-        subject=subject,
-        body=body,
-        in_reply_to=job.in_reply_to,
-        references=job.references,
-    )
+def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:
+    """One mailbox's messages at `now`, and their Date: `now` in the mailbox's local time.
+
+    A job without stored words (every send until it is sent) is composed for the sender's
+    local time now; the Date header gives the same local time, offset included, as the
+    sender's own mail client would.
+    """
+    local = now.astimezone(ZoneInfo(jobs[0].candidate.timezone))
+    messages = []
+    for job in jobs:
+        name = display_name(job.sender, job.sender_name)
+        subject, body = job.subject, job.body
+        if subject is None or body is None:
+            subject, body = compose(job.content_seed, job.sender, job.recipient, local, name)
+        messages.append(
+            Outgoing(
+                job_id=job.candidate.job_id,
+                sender=job.sender,
+                recipient=job.recipient,
+                message_id=job.message_id,
+                subject=subject,
+                body=body,
+                in_reply_to=job.in_reply_to,
+                references=job.references,
+                sender_name=name,
+            )
+        )
+    return local, messages

@@ -1,7 +1,11 @@
+"""New mail's words and Message-IDs (the time words' properties: test_moments.py)."""
+
 import random
 import re
 import string
+from datetime import datetime, timedelta
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +16,8 @@ SENDER = "alice.smith@acme.test"
 RECIPIENT = "bob42@example.org"
 ALLOWED = set(string.printable) - set("\t\r\x0b\x0c")
 SPAMMY = ("free", "winner", "urgent", "$", "!!!")
+# A Tuesday morning in Berlin; `batch` spreads its jobs over a week of local times from here.
+LOCAL = datetime(2026, 3, 3, 8, 28, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 class Made(NamedTuple):
@@ -23,8 +29,14 @@ class Made(NamedTuple):
     token: str
 
 
-def make(job_id: int, seed: int, sender: str = SENDER, sender_name: str | None = None) -> Made:
-    subject, body = compose(seed, sender, RECIPIENT, sender_name)
+def make(
+    job_id: int,
+    seed: int,
+    sender: str = SENDER,
+    sender_name: str | None = None,
+    local_time: datetime = LOCAL,
+) -> Made:
+    subject, body = compose(seed, sender, RECIPIENT, local_time, sender_name)
     message_id, token = job_message_id(KEY, job_id, seed, sender.rpartition("@")[2])
     return Made(subject, body, message_id, token)
 
@@ -32,7 +44,12 @@ def make(job_id: int, seed: int, sender: str = SENDER, sender_name: str | None =
 def batch(seed: int = 7, n: int = 1000) -> list[Made]:
     """`n` jobs with random content seeds, as planning draws them."""
     rng = random.Random(seed)
-    return [make(job_id, rng.getrandbits(63)) for job_id in range(n)]
+    return [
+        make(
+            job_id, rng.getrandbits(63), local_time=LOCAL + timedelta(minutes=rng.randrange(10080))
+        )
+        for job_id in range(n)
+    ]
 
 
 def longest_common_substring(texts: list[str]) -> str:
@@ -92,7 +109,7 @@ def test_body_shape_greeting_paragraphs_sign_off_and_name():
         assert 1 <= len(paragraphs) <= 3, c.body
         assert 2 <= sum(sentences(p) for p in paragraphs) <= 6, c.body
         assert sign_off.splitlines()[0].endswith(",")
-        assert sign_off.splitlines()[1] == "Alice"
+        assert sign_off.splitlines()[1] in ("Alice", "Alice Smith")
 
 
 def test_recipient_name_in_some_greetings_but_not_all():
@@ -102,18 +119,32 @@ def test_recipient_name_in_some_greetings_but_not_all():
 
 
 @pytest.mark.parametrize(
-    ("email", "name"),
+    ("email", "names"),
     [
-        ("alice.smith@acme.test", "Alice"),
-        ("bob42@acme.test", "Bob"),
-        ("carol_jones+warm@acme.test", "Carol"),
-        ("info@acme.test", "The Acme team"),
-        ("x1@42.test", "The team"),
+        ("alice.smith@acme.test", {"Alice", "Alice Smith"}),
+        ("bob42@acme.test", {"Bob"}),
+        ("carol_jones+warm@acme.test", {"Carol", "Carol Jones"}),
+        ("info@acme.test", {"The Acme team"}),
+        ("x1@42.test", {"The team"}),
     ],
 )
-def test_default_sender_name(email: str, name: str):
-    _, body = compose(0, email, RECIPIENT)
-    assert body.splitlines()[-1] == name
+def test_default_sender_name(email: str, names: set[str]):
+    signed = {compose(seed, email, RECIPIENT, LOCAL)[1].splitlines()[-1] for seed in range(40)}
+    assert signed == names
+
+
+def test_a_given_display_name_signs_with_its_first_name_mostly():
+    signed = [
+        compose(seed, SENDER, RECIPIENT, LOCAL, "Zoë Müller-Lüdenscheidt")[1].splitlines()[-1]
+        for seed in range(200)
+    ]
+    assert set(signed) == {"Zoe", "Zoe Muller-Ludenscheidt"}
+    assert signed.count("Zoe") > signed.count("Zoe Muller-Ludenscheidt") > 0
+    # A name ASCII keeps nothing of signs with the one derived from the address.
+    assert compose(0, SENDER, RECIPIENT, LOCAL, "张伟")[1].splitlines()[-1] in (
+        "Alice",
+        "Alice Smith",
+    )
 
 
 def test_message_ids_on_sender_domain_and_unique():
@@ -183,7 +214,12 @@ def test_token_key_is_derived_and_rejects_empty_secret():
 
 def test_bad_sender_address_is_rejected():
     with pytest.raises(ValueError, match="not an email address: 'not-an-address'"):
-        compose(0, "not-an-address", RECIPIENT)
+        compose(0, "not-an-address", RECIPIENT, LOCAL)
+
+
+def test_a_naive_local_time_is_refused():
+    with pytest.raises(ValueError, match="naive datetime"):
+        compose(0, SENDER, RECIPIENT, datetime(2026, 3, 3, 8, 28))
 
 
 def test_job_message_id_is_the_jobs_own_the_same_at_every_attempt():

@@ -90,6 +90,28 @@ def test_one_bad_row_imports_nothing_and_changes_nothing(engine, run_import):
     assert _snapshot(engine) == before
 
 
+def test_display_names_are_stored_updated_and_a_bad_one_loses_nothing(engine, run_import):
+    run_import([row("a1@ann.example", display_name="José García"), row("a2@ann.example")])
+    with Session(engine) as s:
+        names = dict(s.execute(select(Mailbox.email, Mailbox.display_name)).tuples().all())
+    assert names == {"a1@ann.example": "José García", "a2@ann.example": None}
+    run_import([row("a1@ann.example", display_name=""), row("a2@ann.example", display_name="Ann")])
+    with Session(engine) as s:
+        names = dict(s.execute(select(Mailbox.email, Mailbox.display_name)).tuples().all())
+    # The file owns the column: an empty name goes back to the one derived from the address.
+    assert names == {"a1@ann.example": None, "a2@ann.example": "Ann"}
+    before = _snapshot(engine)
+    with pytest.raises(ImportRejected) as excinfo:
+        run_import(
+            [
+                row("a1@ann.example", display_name="Ann"),
+                row("a2@ann.example", display_name="Ann <boss@ann.example>"),
+            ]
+        )
+    assert "line 3, display_name: contains < > @" in str(excinfo.value)
+    assert _snapshot(engine) == before
+
+
 SEEDED_PLANS = "default (25 / 2,000), pro (500 / 50,000), enterprise (100,000 / 2,000,000)"
 
 

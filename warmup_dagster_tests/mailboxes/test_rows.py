@@ -61,6 +61,12 @@ def test_optional_columns_may_be_absent():
         ({"smtp_password": ""}, "smtp_password", "is empty"),
         ({"smtp_host": "bad host!"}, "smtp_host", "not a host name"),
         ({"user": "ann\x07"}, "user", "control characters"),
+        ({"display_name": "Ann\r\nBcc: all@x.example"}, "display_name", "a line break"),
+        ({"display_name": "Ann\x00"}, "display_name", "NUL character"),
+        ({"display_name": "A" * 201}, "display_name", "longer than 200 characters"),
+        ({"display_name": "ceo@bank.example"}, "display_name", "contains @"),
+        ({"display_name": '"CEO" <ceo@bank.example>'}, "display_name", 'contains " < > @'),
+        ({"display_name": "Ann\u202eeeL"}, "display_name", "invisible character (U+202E)"),
     ],
 )
 def test_each_bad_field_is_named_with_its_line(overrides, field, fragment):
@@ -106,3 +112,19 @@ def test_ragged_rows_and_empty_files():
 def test_passwords_never_appear_in_repr():
     rows, _ = _parse(csv_text([row("a@x.example")]))
     assert "secret" not in repr(rows[0])
+
+
+def test_display_name_is_optional_and_kept_as_given_with_whitespace_collapsed():
+    text = csv_text(
+        [
+            row("a@x.example", display_name="  José   García "),
+            row("b@x.example", display_name=""),
+            row("c@x.example", display_name="Lee, Ann"),
+        ]
+    )
+    rows, errors = _parse(text)
+    assert errors == []
+    assert [r.display_name for r in rows] == ["José García", None, "Lee, Ann"]
+    columns = [c for c in COLUMNS if c != "display_name"]
+    rows, errors = _parse(csv_text([row("a@x.example")], columns))
+    assert errors == [] and rows[0].display_name is None

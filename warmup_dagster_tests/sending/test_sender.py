@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from warmup_dagster import queue
 from warmup_dagster.clock import ScaledClock
 from warmup_dagster.core.admission import Scope
-from warmup_dagster.core.content import is_warmup_message_id, job_message_id, token_key
+from warmup_dagster.core.content import compose, is_warmup_message_id, job_message_id, token_key
 from warmup_dagster.core.delivery import Outcome, RetryPolicy
 from warmup_dagster.db.models import (
     JobStatus,
@@ -151,11 +151,51 @@ def test_due_jobs_are_sent_over_starttls_and_recorded(engine, cipher, server, ce
         # what went out is what is on record, composed from the job's seed
         assert message["Subject"] == job.subject
         assert message.get_content().replace("\r\n", "\n").strip() == job.body.strip()
-        assert message["From"] == job_sender(engine, job)
+        # no display name was imported: the one derived from the address ("box0@" -> "Box")
+        [sender] = message["From"].addresses
+        assert (sender.addr_spec, sender.display_name) == (job_sender(engine, job), "Box")
+    assert {r.mail_from for r in got.values()} == {
+        job_sender(engine, j) for j in job_rows(engine).values()
+    }
     log = log_rows(engine)
     assert sorted(e.job_id for e in log) == sorted(ids)
     assert {e.status for e in log} == {JobStatus.SENT} and {e.attempt for e in log} == {1}
     assert all(e.claimed_at is not None and e.claimed_at <= e.created_at for e in log)
+
+
+def test_words_date_and_from_are_the_senders_own_local_time_and_name(engine, cipher, server, cert):
+    """09:00 UTC is 18:00 in Tokyo: the mail says so, and carries its owner's name."""
+    [box] = mailboxes(engine, cipher, server, timezone="Asia/Tokyo", display_name="José García")
+    jobs(
+        engine,
+        [box],
+        ["frank.miller@far.example", "ann@far.example"],
+        at=START - timedelta(hours=1),
+    )
+    # The second claim of the mailbox waits its spacing (plus 30 s): clock time runs at 60x.
+    settings = settings_for(
+        cert, speed=60, same_mailbox_delay_min="0.01", same_mailbox_delay_max="1"
+    )
+    run(engine, settings, cipher, speed=60)
+
+    got = {r.message["Message-ID"]: r for r in server.received}
+    assert len(got) == 2
+    for job in job_rows(engine).values():
+        received = got[job.message_id]
+        message = received.message
+        [sender] = message["From"].addresses
+        assert (sender.addr_spec, sender.display_name) == ("box0@u0.example", "José García")
+        assert received.mail_from == "box0@u0.example"  # the envelope: the bare address
+        local = message["Date"].datetime
+        assert local.utcoffset() == timedelta(hours=9) and local.hour == 18
+        # What went out is what `compose` says for that local time, signed with the name.
+        words = compose(
+            job.content_seed, "box0@u0.example", job.recipient_email, local, "José García"
+        )
+        assert (job.subject, job.body) == words
+        greeting = job.body.split("\n", 1)[0].lower()
+        assert "morning" not in greeting and "afternoon" not in greeting
+        assert job.body.splitlines()[-1] in ("Jose", "Jose Garcia")
 
 
 def job_sender(engine, job):
