@@ -5,8 +5,6 @@ them: thread headers, statuses, placements and the counters all as they should b
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections import Counter
 from datetime import timedelta
 
@@ -171,22 +169,3 @@ def test_the_whole_loop_plan_send_deliver_engage_reply(engine, cipher, smtp, dov
         passes = list(session.scalars(select(EngagementMailbox)))
     assert {p.mailbox_id for p in passes} == set(boxes.ids.values())
     assert all(p.paused_reason is None and p.leased_until is None for p in passes)
-
-
-def test_a_parsed_reply_reads_like_a_reply(cert):
-    """The reply composed for a message quotes it under one 'Re:' (core function, no I/O)."""
-    from warmup_dagster.core.content import compose_reply
-
-    subject, body = compose_reply(
-        7,
-        "Re: lunch plans",
-        "Hi Ann,\n\nShall we meet at noon?\n\nBest,\nBob",
-        "ann.lee@a.example",
-        "bob@b.example",
-        MONDAY_5AM.replace(hour=15),
-    )
-    assert subject == "Re: lunch plans"
-    assert "> Shall we meet at noon?" in body and body.count("Re:") == 0
-    assert not body.lower().startswith("good morning")
-    parsed = email.message_from_string(f"Subject: {subject}\n\n{body}", policy=email.policy.default)
-    assert parsed["Subject"] == subject

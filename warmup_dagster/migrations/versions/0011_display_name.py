@@ -23,5 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mailboxes", schema=None) as batch_op:
-        batch_op.drop_column("display_name")
+    # A plain DROP COLUMN on both databases (SQLite has it since 3.35): a batch operation
+    # would rebuild `mailboxes` on SQLite, and dropping the old table with foreign keys on
+    # cascades to every job and log row of its mailboxes.
+    op.execute("ALTER TABLE mailboxes DROP COLUMN display_name")
