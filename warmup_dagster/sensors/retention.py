@@ -1,16 +1,23 @@
 """Retention on the clock: a prune of the history past retention once each UTC day."""
 
+from datetime import date
+
 import dagster as dg
 
 from warmup_dagster.assets.fill_rate import retention_release
 from warmup_dagster.jobs import prune_job
 from warmup_dagster.queue.retention import cutoff, old_dates
 from warmup_dagster.resources import WarmupDatabase
-from warmup_dagster.sensors.planning import pass_due
 from warmup_dagster.sensors.timing import real_interval_seconds
 
 # How often, in clock time, the sensor looks whether a new UTC day has begun.
 CHECK_EVERY_S = 600
+
+
+def look_due(cursor: str | None, today: date) -> bool:
+    """Whether `today` (UTC, clock time) has not been looked at yet; `cursor` is the last day
+    looked at (a clock moved back looks again: a prune deletes nothing twice)."""
+    return cursor != today.isoformat()
 
 
 @dg.sensor(
@@ -30,7 +37,7 @@ def retention_sensor(
     """
     now = warmup_db.clock.now()
     today = now.date()
-    if not pass_due(context.cursor, today):  # a clock moved back looks again: safe
+    if not look_due(context.cursor, today):
         return dg.SkipReason(f"{today} is looked at; the next look is at 00:00 UTC")
     settings = warmup_db.settings
     first_kept = cutoff(now, settings.retention_days)
