@@ -21,6 +21,7 @@ TABLES = {
     "clock_anchors",
     "daily_quotas",
     "send_counters",
+    "domain_checks",
     "send_totals",
 }
 
