@@ -1,7 +1,7 @@
 """The domain checks' settings as values: nameservers, blocklist zones, DKIM selectors.
 
 Each parser takes the text of a `WARMUP_*` variable and raises ValueError with a message that
-follows the variable's name and value in the settings' error (which names the variable).
+follows the variable's name and value in the settings' error.
 """
 
 from __future__ import annotations
