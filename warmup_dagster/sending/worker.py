@@ -296,10 +296,11 @@ def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Out
     local time now; the Date header gives the same local time, offset included, as the
     sender's own mail client would.
     """
-    local = now.astimezone(ZoneInfo(jobs[0].candidate.timezone))
+    first = jobs[0]  # a group is one mailbox's: one timezone, one name
+    local = now.astimezone(ZoneInfo(first.candidate.timezone))
+    name = display_name(first.sender, first.sender_name)
     messages = []
     for job in jobs:
-        name = display_name(job.sender, job.sender_name)
         subject, body = job.subject, job.body
         if subject is None or body is None:
             subject, body = compose(job.content_seed, job.sender, job.recipient, local, name)
