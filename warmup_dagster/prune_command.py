@@ -17,7 +17,7 @@ from warmup_dagster.assets.fill_rate import retention_release
 from warmup_dagster.queue.retention import prune
 
 if TYPE_CHECKING:
-    from warmup_dagster.cli import App
+    from warmup_dagster.cli_app import App
 
 
 _NEEDS_INSTANCE = (

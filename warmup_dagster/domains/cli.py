@@ -18,7 +18,7 @@ from warmup_dagster.domains.model import Report, Status, Target
 from warmup_dagster.settings import Settings
 
 if TYPE_CHECKING:
-    from warmup_dagster.cli import App
+    from warmup_dagster.cli_app import App
 
 
 @click.group()
