@@ -5,7 +5,7 @@ due order against what is already counted and decides, per job:
 
 - **admit** it (its counts are taken at once, so the rest of the batch sees them);
 - **defer** it to the moment it could go: the next opening of its mailbox's send window, the
-  end of its mailbox's minimum spacing (plus `SPACING_MARGIN`), the next minute or hour of its
+  end of its mailbox's minimum spacing (plus the arrival margin), the next minute or hour of its
   owner's rate caps;
 - **refuse** it when its local day's window is over, or ends within `END_MARGIN` (it expired
   unsent: claimed then, it could arrive after the window), or when a daily
@@ -16,7 +16,10 @@ due order against what is already counted and decides, per job:
   it would wait for the same cap, so the batch stops there.
 
 Counts are keyed `(Scope, subject, window)`: subject is 0 for global scopes, a user or a mailbox
-id otherwise; window is the epoch minute, the epoch hour, or the local date's ordinal. Day
+id otherwise; window is the epoch minute, the epoch hour, or the local date's ordinal. The
+minute and hour caps hold at the mail's arrival, not only at its claim: a claim made within the
+arrival margin before a minute (or hour) began may arrive in it, so those claims count against
+that minute's cap too (`carried_spans`; they stay counted in their own minute as well). Day
 counts are reservations that the sender gives back when an attempt does not end in a send; a
 reclaimed job (its earlier claim's lease ran out) already holds its day reservation.
 """
@@ -29,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from warmup_dagster.core.slots import epoch_minute, local_day, send_window
+from warmup_dagster.core.slots import ARRIVAL_MARGIN, epoch_minute, local_day, send_window
 
 # Margins at the rules' edges, in clock time, so that latency between a claim and the mail's
 # arrival never crosses a rule. A claimed job waits at most 4 SMTP sessions before its own (a
@@ -37,9 +40,10 @@ from warmup_dagster.core.slots import epoch_minute, local_day, send_window
 # 30 s by default: 150 s at worst from claim to arrival, so no claim within 3 minutes of the
 # window's end. As a rule a job goes out within seconds of its claim and arrival jitter is
 # seconds, within one SMTP timeout: 30 s more than the minimum spacing between two claims of one
-# mailbox keeps their arrivals the minimum apart. Planning keeps wider ones (`core.slots`).
+# mailbox keeps their arrivals the minimum apart, and a claim made within 30 s before a minute
+# began counts against that minute's caps as well. `WARMUP_ARRIVAL_MARGIN_SECONDS` sets that
+# margin (`core.slots.ARRIVAL_MARGIN` is its default); planning keeps wider ones.
 END_MARGIN = timedelta(minutes=3)
-SPACING_MARGIN = timedelta(seconds=30)
 
 
 class Scope(enum.Enum):
@@ -52,6 +56,7 @@ class Scope(enum.Enum):
 
 
 CounterKey = tuple[Scope, int, int]
+Span = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,14 @@ class Limits:
     window_end_hour: int
     # the margins (see `END_MARGIN`): fields, so a caller may derive them from its settings
     end_margin: timedelta = END_MARGIN
-    spacing_margin: timedelta = SPACING_MARGIN
+    # the longest a claimed mail takes to arrive: it widens the spacing and carries claims
+    # into the next minute's and hour's caps
+    arrival_margin: timedelta = ARRIVAL_MARGIN
 
     @property
     def spacing(self) -> timedelta:
         """The least time between two claims of one mailbox."""
-        return self.min_spacing + self.spacing_margin
+        return self.min_spacing + self.arrival_margin
 
 
 @dataclass
@@ -147,6 +154,14 @@ def window_check(c: Candidate, now: datetime, limits: Limits) -> tuple[datetime 
     ).start, None
 
 
+def carried_spans(now: datetime, margin: timedelta) -> tuple[Span, Span]:
+    """The claims made before `now`'s minute, and before its hour, that may arrive in them:
+    those of the `margin` before each one's start, as `[start - margin, start)`."""
+    minute = datetime.fromtimestamp(epoch_minute(now) * 60, tz=now.tzinfo)
+    hour = minute.replace(minute=0)
+    return (minute - margin, minute), (hour - margin, hour)
+
+
 def _minute_start(now: datetime, minutes: int) -> datetime:
     return datetime.fromtimestamp((epoch_minute(now) // minutes + 1) * minutes * 60, tz=now.tzinfo)
 
@@ -159,6 +174,7 @@ def admit(
     last_sent: Mapping[int, datetime],
     quotas: Mapping[tuple[int, date], int],
     plan_limits: Mapping[int, int],
+    carried: Mapping[CounterKey, int] | None = None,
 ) -> Decision:
     """Decide each candidate against every cap (see the module docstring).
 
@@ -170,13 +186,16 @@ def admit(
         last_sent: Per mailbox, the latest claim of any of its jobs.
         quotas: Per (mailbox, local date), the planned quota; a missing day has no quota cap.
         plan_limits: Per user, the plan's daily send limit.
+        carried: For the minute and hour keys of `now`, the claims before them that may arrive
+            in them (`carried_spans`).
     """
     decision = Decision()
     taken = decision.taken
     last = dict(last_sent)
+    carried = carried or {}
 
     def used(key: CounterKey) -> int:
-        return counts.get(key, 0) + taken[key]
+        return counts.get(key, 0) + taken[key] + carried.get(key, 0)
 
     minute = epoch_minute(now)
     for c in candidates:

@@ -55,9 +55,14 @@ def epoch_minute(when: datetime) -> int:
 # No slot later than this before the window's end: the 3 minutes admission keeps (claim to
 # arrival), plus 2 for a due job to be claimed (a sender run waking, or a new run starting).
 PLAN_END_MARGIN = timedelta(minutes=5)
-# Slots of one mailbox are `WARMUP_SAME_MAILBOX_DELAY_MIN` plus this apart: the 30 s admission
-# adds between claims, plus 30 s for two due jobs being claimed unevenly late.
-PLAN_SPACING_MARGIN = timedelta(minutes=1)
+# The longest a claimed mail takes to arrive, by default (`WARMUP_ARRIVAL_MARGIN_SECONDS`):
+# admission adds it between two claims of one mailbox and carries claims this close before a
+# minute into that minute's caps (`core.admission`).
+ARRIVAL_MARGIN = timedelta(seconds=30)
+# Slots of one mailbox are `WARMUP_SAME_MAILBOX_DELAY_MIN` plus the arrival margin plus this
+# apart: two due jobs may be claimed unevenly late.
+CLAIM_SLACK = timedelta(seconds=30)
+PLAN_SPACING_MARGIN = ARRIVAL_MARGIN + CLAIM_SLACK
 
 
 def share_ahead(window: Window, since: datetime) -> tuple[timedelta, timedelta]:
@@ -75,12 +80,14 @@ def prorate(value: int, window: Window, since: datetime) -> int:
     return value * (ahead // timedelta(microseconds=1)) // (length // timedelta(microseconds=1))
 
 
-def with_margins(window: Window, min_gap_s: float, max_gap_s: float) -> tuple[Window, float, float]:
+def with_margins(
+    window: Window, min_gap_s: float, max_gap_s: float, arrival_margin: timedelta = ARRIVAL_MARGIN
+) -> tuple[Window, float, float]:
     """What `place_slots` is given to plan inside the margins: the window up to
-    `PLAN_END_MARGIN` before its end, and gaps of at least the minimum plus
-    `PLAN_SPACING_MARGIN` (the typical maximum never below that)."""
+    `PLAN_END_MARGIN` before its end, and gaps of at least the minimum plus the arrival margin
+    plus `CLAIM_SLACK` (the typical maximum never below that)."""
     end = max(window.start, window.end - PLAN_END_MARGIN)
-    min_gap = min_gap_s + PLAN_SPACING_MARGIN.total_seconds()
+    min_gap = min_gap_s + (arrival_margin + CLAIM_SLACK).total_seconds()
     return Window(window.start, end), min_gap, max(max_gap_s, min_gap)
 
 

@@ -260,6 +260,14 @@ class WarmupJob(Base):
             "ix_warmup_jobs_local_date_recipient_mailbox_id", "local_date", "recipient_mailbox_id"
         ),
         Index("ix_warmup_jobs_user_id_due_at", "user_id", "due_at"),
+        # The claim: the claims of the arrival margin before a minute (`queue.caps.carried`).
+        # Partial: planning writes jobs unclaimed, so it costs planning nothing.
+        Index(
+            "ix_warmup_jobs_picked_at",
+            "picked_at",
+            postgresql_where=text("picked_at IS NOT NULL"),
+            sqlite_where=text("picked_at IS NOT NULL"),
+        ),
         Index(
             "uq_warmup_jobs_message_id",
             "message_id",

@@ -88,7 +88,10 @@ def owing(conn: Connection, settings: Settings, now: datetime) -> list[Owing]:
             day, timezone, settings.send_window_start_hour, settings.send_window_end_hour
         )
         planned, _, _ = with_margins(
-            window, settings.same_mailbox_delay_min * 60, settings.same_mailbox_delay_max * 60
+            window,
+            settings.same_mailbox_delay_min * 60,
+            settings.same_mailbox_delay_max * 60,
+            timedelta(seconds=settings.arrival_margin_seconds),
         )
         if planned.end > now + LEAD:
             open_days[box_id, day] = box

@@ -154,6 +154,7 @@ def _place(
             target.window,
             settings.same_mailbox_delay_min * 60,
             settings.same_mailbox_delay_max * 60,
+            timedelta(seconds=settings.arrival_margin_seconds),
         )
         plan.slots = place_slots(
             owed,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from warmup_dagster.core.admission import Candidate, Limits
+from warmup_dagster.core.admission import Candidate, CounterKey, Limits, Scope, carried_spans
+from warmup_dagster.core.slots import epoch_minute
 from warmup_dagster.db.models import DailyQuota, Plan, User, WarmupJob
 from warmup_dagster.settings import Settings
 
@@ -21,7 +23,34 @@ def limits_from(settings: Settings) -> Limits:
         min_spacing=timedelta(minutes=settings.same_mailbox_delay_min),
         window_start_hour=settings.send_window_start_hour,
         window_end_hour=settings.send_window_end_hour,
+        arrival_margin=timedelta(seconds=settings.arrival_margin_seconds),
     )
+
+
+def carried(conn: Connection, now: datetime, margin: timedelta) -> Counter[CounterKey]:
+    """The claims before `now`'s minute and hour that may arrive in them, keyed like the caps
+    they count against (see `core.admission.carried_spans`), for every owner: the global caps
+    take them all."""
+    result: Counter[CounterKey] = Counter()
+    if margin <= timedelta(0):
+        return result
+    minute = epoch_minute(now)
+    scopes = [
+        (Scope.GLOBAL_MINUTE, Scope.USER_MINUTE, minute),
+        (Scope.GLOBAL_HOUR, Scope.USER_HOUR, minute // 60),
+    ]
+    for (since, until), (global_scope, user_scope, window) in zip(
+        carried_spans(now, margin), scopes, strict=True
+    ):
+        query = (
+            select(WarmupJob.user_id, func.count())
+            .where(WarmupJob.picked_at >= since, WarmupJob.picked_at < until)
+            .group_by(WarmupJob.user_id)
+        )
+        for user, claims in conn.execute(query):
+            result[(user_scope, user, window)] += claims
+            result[(global_scope, 0, window)] += claims
+    return result
 
 
 def last_claimed(conn: Connection, candidates: list[Candidate]) -> dict[int, datetime]:

@@ -25,7 +25,7 @@ from warmup_dagster.core.content import job_message_id
 from warmup_dagster.core.reasons import ABANDONED, REFUSED_PREFIX, refusal_error
 from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
-from warmup_dagster.queue.caps import last_claimed, limits_from, plan_limits, quotas
+from warmup_dagster.queue.caps import carried, last_claimed, limits_from, plan_limits, quotas
 from warmup_dagster.queue.counters import bump_counters, read_counters
 from warmup_dagster.queue.due import due_jobs, earliest_due, expired
 from warmup_dagster.queue.log import log_row, write_log
@@ -109,15 +109,17 @@ def claim(
             )
             for r in rows
         ]
+        limits = limits_from(settings)
         decision = admit(
             candidates,
             now,
-            limits_from(settings),
+            limits,
             # A reclaimed job's day counts are not checked again, so its keys leave them out.
             read_counters(conn, (key for c in candidates for key in counter_keys(c, now))),
             last_claimed(conn, candidates),
             quotas(conn, candidates),
             plan_limits(conn, {c.user_id for c in candidates}),
+            carried(conn, now, limits.arrival_margin),
         )
         by_id = {r.id: r for r in rows}
         _apply(conn, decision, by_id, now, worker_id, settings.send_lease_seconds)

@@ -6,12 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warmup_dagster.core.admission import (
+    ARRIVAL_MARGIN,
     END_MARGIN,
-    SPACING_MARGIN,
     Candidate,
     Limits,
     Scope,
     admit,
+    carried_spans,
     counter_keys,
 )
 from warmup_dagster.core.slots import send_window
@@ -43,8 +44,10 @@ def job(n: int, box: int | None = None, user: int = 1, **kw: object) -> Candidat
     return Candidate(**values)
 
 
-def decide(jobs, now=NOW, limits=LIMITS, counts=None, last=None, quotas=None, plans=None):
-    return admit(jobs, now, limits, counts or {}, last or {}, quotas or {}, plans or {})
+def decide(
+    jobs, now=NOW, limits=LIMITS, counts=None, last=None, quotas=None, plans=None, carried=None
+):
+    return admit(jobs, now, limits, counts or {}, last or {}, quotas or {}, plans or {}, carried)
 
 
 def test_admits_and_counts_every_scope():
@@ -87,8 +90,8 @@ def test_a_job_of_a_day_that_is_over_expires():
 
 
 def test_same_mailbox_spacing():
-    """Claims of one mailbox are the minimum spacing plus `SPACING_MARGIN` apart."""
-    spacing = timedelta(minutes=2) + SPACING_MARGIN
+    """Claims of one mailbox are the minimum spacing plus `ARRIVAL_MARGIN` apart."""
+    spacing = timedelta(minutes=2) + ARRIVAL_MARGIN
     d = decide([job(1, box=9), job(2, box=9)])
     assert [c.job_id for c in d.admitted] == [1]
     assert d.deferred == [(job(2, box=9), NOW + spacing, "mailbox spacing")]
@@ -96,7 +99,7 @@ def test_same_mailbox_spacing():
     assert d.deferred[0][1] == NOW - timedelta(seconds=30) + spacing
     # exactly the minimum is not enough: arrival jitter would bring the two closer
     d = decide([job(3, box=9)], last={9: NOW - timedelta(minutes=2)})
-    assert not d.admitted and d.deferred[0][1] == NOW + SPACING_MARGIN
+    assert not d.admitted and d.deferred[0][1] == NOW + ARRIVAL_MARGIN
     assert decide([job(3, box=9)], last={9: NOW - spacing}).admitted
 
 
@@ -107,7 +110,7 @@ def test_a_claim_within_min_spacing_plus_margin_is_deferred_to_its_end(
 ):
     limits = Limits(
         100, 5000, 5, 200, timedelta(seconds=min_spacing_s), 6, 22,
-        spacing_margin=timedelta(seconds=margin_s),
+        arrival_margin=timedelta(seconds=margin_s),
     )  # fmt: skip
     previous = NOW - timedelta(milliseconds=since_ms)
     d = decide([job(1, box=9)], limits=limits, last={9: previous})
@@ -166,6 +169,29 @@ def test_user_minute_and_hour_caps_defer_to_the_next_period():
     full_hour = {(Scope.USER_HOUR, 1, MINUTE // 60): 200}
     d = decide([job(1)], counts=full_hour)
     assert d.deferred[0][1:] == (datetime(2026, 3, 2, 10, 0, tzinfo=UTC), "owner's per-hour cap")
+
+
+def test_claims_just_before_a_minute_count_against_its_caps_too():
+    """Mail claimed in the arrival margin before a minute may arrive in it: the minute's caps
+    hold at arrival only if those claims count against them as well as their own minute."""
+    carried = {(Scope.USER_MINUTE, 1, MINUTE): 3, (Scope.GLOBAL_MINUTE, 0, MINUTE): 99}
+    d = decide([job(n, user=1) for n in range(1, 8)], carried=carried)
+    assert [c.job_id for c in d.admitted] == [1] and d.blocked_until is not None
+    d = decide([job(n, user=1) for n in range(1, 8)], carried={(Scope.USER_MINUTE, 1, MINUTE): 3})
+    assert len(d.admitted) == 2  # 5 a minute, 3 of them carried
+    assert {why for *_, why in d.deferred} == {"owner's per-minute cap"}
+    # the carried claims are not taken again: they are counted in their own minute already
+    assert d.taken[(Scope.USER_MINUTE, 1, MINUTE)] == 2
+    hour = {(Scope.USER_HOUR, 1, MINUTE // 60): 200}
+    assert decide([job(1)], carried=hour).deferred[0][2] == "owner's per-hour cap"
+
+
+def test_the_carried_spans_are_the_margin_before_the_minute_and_the_hour():
+    minute, hour = carried_spans(NOW, timedelta(seconds=30))
+    assert minute == (datetime(2026, 3, 2, 9, 29, 30, tzinfo=UTC), NOW.replace(second=0))
+    assert hour == (datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC), NOW.replace(minute=0, second=0))
+    wide, _ = carried_spans(NOW, timedelta(seconds=90))  # wider than a minute: two minutes' tails
+    assert wide == (datetime(2026, 3, 2, 9, 28, 30, tzinfo=UTC), NOW.replace(second=0))
 
 
 def test_global_caps_stop_the_batch():

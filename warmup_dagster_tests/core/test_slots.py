@@ -12,8 +12,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from warmup_dagster.core.admission import END_MARGIN, SPACING_MARGIN
+from warmup_dagster.core.admission import END_MARGIN
 from warmup_dagster.core.slots import (
+    ARRIVAL_MARGIN,
     PLAN_END_MARGIN,
     PLAN_SPACING_MARGIN,
     CapLedger,
@@ -292,7 +293,18 @@ def test_place_slots_nothing_when_window_already_over():
 def test_planning_keeps_wider_margins_than_admission():
     """A slot claimed late still leaves admission its margins: planning's are the wider."""
     assert PLAN_END_MARGIN > END_MARGIN >= timedelta(seconds=150)  # 4 sessions + its own, 30 s
-    assert PLAN_SPACING_MARGIN > SPACING_MARGIN >= timedelta(seconds=30)  # one SMTP timeout
+    assert PLAN_SPACING_MARGIN > ARRIVAL_MARGIN >= timedelta(seconds=30)  # one SMTP timeout
+
+
+def test_a_wider_arrival_margin_plans_slots_further_apart():
+    """Admission spaces claims by the minimum plus the arrival margin: planning's gaps follow
+    it, so a slot is not deferred by spacing however the margin is set."""
+    window = Window(datetime(2026, 3, 2, 6, tzinfo=UTC), datetime(2026, 3, 2, 22, tzinfo=UTC))
+    _, default_gap, _ = with_margins(window, 120, 600)
+    _, wide_gap, wide_max = with_margins(window, 120, 600, timedelta(seconds=90))
+    assert default_gap == 120 + PLAN_SPACING_MARGIN.total_seconds()
+    assert wide_gap == 120 + 90 + 30  # the minimum, the margin, and the claims' slack
+    assert wide_max == 600
 
 
 @PROPERTY
