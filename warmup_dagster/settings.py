@@ -220,6 +220,9 @@ class Settings(BaseSettings):
     fill_rate_days_ahead: Count = Field(
         0, description="days of partitions past real time, for a clock that runs ahead"
     )
+    fill_rate_refresh_seconds: Count = Field(
+        3600, description="seconds of clock time between figures of a date still open; 0: none"
+    )
     fill_threshold: Share = Field(1.0, description="fraction of a mailbox's quota")
     quota_met_share: Share = Field(0.95, description="fraction of the mailboxes with a quota")
     audit_max_violations: Count = Field(0, description="rule breaks in a day's send log")

@@ -100,8 +100,9 @@ class DagsterDeployment(ProcessGroup):
     ) -> None:
         self.home = home
         # Domain checks query DNS servers outside the machine unless a test gives its own
-        # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on.
-        off = {"WARMUP_DOMAIN_CHECKS": "false"}
+        # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on. An open date's fill-rate
+        # runs come every clock hour, every second at 3600x: off unless `env` asks for them.
+        off = {"WARMUP_DOMAIN_CHECKS": "false", "WARMUP_FILL_RATE_REFRESH_SECONDS": "0"}
         self.env = {**dagster_env(), **off, **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
         config = yaml.safe_load((REPO / "dagster.yaml").read_text())

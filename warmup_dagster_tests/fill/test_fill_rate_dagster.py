@@ -11,7 +11,12 @@ from warmup_dagster.clock import RealClock
 from warmup_dagster.definitions import defs
 from warmup_dagster.partitions import EARLIEST_TIMEZONE, daily_partitions, fill_days, last_day
 from warmup_dagster.resources import WarmupDatabase
-from warmup_dagster.sensors.fill_rate import days_due, fill_rate_sensor, latest_closed
+from warmup_dagster.sensors.fill_rate import (
+    days_due,
+    days_open,
+    fill_rate_sensor,
+    latest_closed,
+)
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.fill.days import BOXES, DAY
 
@@ -110,6 +115,7 @@ def _tick(instance, db_url, cursor=None):
 
 def test_the_sensor_launches_each_closed_date_once(sent_day, db_url, instance, monkeypatch):
     use_clock(monkeypatch, DAY + timedelta(days=1, hours=2))  # Tuesday 02:00 UTC
+    monkeypatch.setenv("WARMUP_FILL_RATE_REFRESH_SECONDS", "0")  # closed dates only
     result = _tick(instance, db_url)
     [request] = result.run_requests
     assert (request.partition_key, request.run_key, result.cursor) == (
@@ -120,6 +126,34 @@ def test_the_sensor_launches_each_closed_date_once(sent_day, db_url, instance, m
     again = _tick(instance, db_url, cursor=result.cursor)
     assert isinstance(again, dg.SkipReason)
     assert "2026-03-02 is the latest closed date" in again.skip_message
+
+
+def test_an_open_date_gets_its_figures_so_far_once_per_refresh_period(
+    sent_day, db_url, instance, monkeypatch
+):
+    """Monday 12:00 UTC: Sunday has closed (launched, final), Monday is open; its figures so far
+    are launched once an hour (the run key names the hour), the cursor stays on the closed."""
+    use_clock(monkeypatch, DAY.replace(hour=12))
+    first = _tick(instance, db_url)
+    keys = [(r.partition_key, r.run_key) for r in first.run_requests]
+    hour = int(DAY.replace(hour=12).timestamp())
+    assert keys == [("2026-03-01", "fill-2026-03-01"), ("2026-03-02", f"fill-2026-03-02-at-{hour}")]
+    assert first.cursor == "2026-03-01"
+    later = _tick(instance, db_url, cursor=first.cursor)  # the same hour: the same key again,
+    assert [r.run_key for r in later.run_requests] == [f"fill-2026-03-02-at-{hour}"]  # deduped
+    monkeypatch.setenv("WARMUP_CLOCK_START", DAY.replace(hour=13, minute=1).isoformat())
+    next_hour = _tick(instance, db_url, cursor=first.cursor)
+    assert [r.run_key for r in next_hour.run_requests] == [f"fill-2026-03-02-at-{hour + 3600}"]
+
+
+def test_the_open_dates_are_those_begun_in_any_zone_after_the_closed_one():
+    now = DAY.replace(hour=12)  # Monday 12:00 UTC: Tuesday has begun in Kiritimati (UTC+14)
+    assert days_open(now, {"UTC"}, date(2026, 3, 1)) == [MONDAY]
+    assert days_open(now, {"UTC", "Pacific/Kiritimati"}, date(2026, 3, 1)) == [
+        MONDAY,
+        MONDAY + timedelta(days=1),
+    ]
+    assert days_open(now, {"UTC"}, MONDAY) == []
 
 
 def test_a_clock_ahead_of_real_time_waits_for_the_partition(
