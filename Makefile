@@ -73,12 +73,12 @@ bench-fill: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_fill
 
-# 100,000 mailboxes and a day of 1,000,000 sends, then timed scrapes of `warmup metrics-server`
-# (the timing takes /tmp/warmup-bench.lock exclusively itself, the setup does not).
 # The domain checks of 10,000 domains against a local DNS server (no database).
 bench-domains: install
 	$(BIN)/python -m benchmarks.bench_domains --domains 10000
 
+# 100,000 mailboxes and a day of 1,000,000 sends, then timed scrapes of `warmup metrics-server`
+# (the timing takes /tmp/warmup-bench.lock exclusively itself, the setup does not).
 bench-metrics: install
 	scripts/ensure_postgres.sh
 	$(BIN)/python -m benchmarks.bench_metrics
