@@ -101,7 +101,7 @@ class DagsterDeployment(ProcessGroup):
         self.home = home
         # Domain checks query DNS servers outside the machine unless a test gives its own
         # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on. An open date's fill-rate
-        # runs come every clock hour, every second at 3600x: off unless `env` asks for them.
+        # runs come every clock hour, every 2 real s at 1800x: off unless `env` asks for them.
         off = {"WARMUP_DOMAIN_CHECKS": "false", "WARMUP_FILL_RATE_REFRESH_SECONDS": "0"}
         self.env = {**dagster_env(), **off, **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
