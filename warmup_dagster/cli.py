@@ -1,7 +1,8 @@
 """The `warmup` command: database migrations, mailbox import and state, and the sandbox
 server, with the day's commands (reports, audit, export, capacity, metrics server:
-`day_commands.py`), the prune of old history (`prune_command.py`) and the domain checks
-(`domains/cli.py`) registered on it. What every command is given is in `cli_app.py`."""
+`day_commands.py`), the prune of old history (`prune_command.py`), the domain checks
+(`domains/cli.py`) and the key's rotation (`secrets/cli.py`) registered on it. What every
+command is given is in `cli_app.py`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from warmup_dagster.cli_app import App, needs_secret_key, pass_app
+from warmup_dagster.cli_app import App, needs_database_key, needs_secret_key, pass_app
 from warmup_dagster.core.names import derived_display_name
-from warmup_dagster.crypto import SECRET_KEY_VAR
+from warmup_dagster.crypto import SECRET_KEY_VAR, SecretKeyError
 from warmup_dagster.day_commands import (
     audit,
     capacity_command,
@@ -30,6 +31,7 @@ from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
 from warmup_dagster.progress import progress_for
 from warmup_dagster.prune_command import prune_command
+from warmup_dagster.secrets import cli as secrets_cli
 from warmup_dagster.settings import Settings, SettingsError, load_settings
 
 
@@ -101,7 +103,7 @@ def mailboxes() -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @pass_app
-@needs_secret_key
+@needs_database_key
 def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> None:
     """Import mailboxes from a CSV FILE; re-importing an address updates it.
 
@@ -122,7 +124,7 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
             dry_run=dry_run,
             progress=progress_for(sys.stderr),
         )
-    except ImportRejected as exc:
+    except (ImportRejected, SecretKeyError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(("dry run, nothing written: " if dry_run else "") + str(summary))
 
@@ -131,6 +133,7 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 @click.option("--state", type=click.Choice([s.value for s in MailboxState], case_sensitive=False))
 @click.option("--user", help="Only this user's mailboxes.")
 @pass_app
+@needs_database_key
 def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
     """List mailboxes with their name (in parentheses when derived from the address), owner,
     plan, state (and why, with a paused engagement's reason) and servers."""
@@ -170,6 +173,7 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
 @click.argument("email")
 @click.option("--reason", required=True, help="Why; shown in the list and the UI.")
 @pass_app
+@needs_database_key
 def mailboxes_pause(app: App, email: str, reason: str) -> None:
     """Pause EMAIL: it is planned no sends until resumed."""
     _change_state(app, email, MailboxState.PAUSED, reason)
@@ -178,6 +182,7 @@ def mailboxes_pause(app: App, email: str, reason: str) -> None:
 @mailboxes.command("resume")
 @click.argument("email")
 @pass_app
+@needs_database_key
 def mailboxes_resume(app: App, email: str) -> None:
     """Resume a paused or disabled EMAIL (and its engagement, if an IMAP login paused it)."""
     _change_state(app, email, MailboxState.ACTIVE, None)
@@ -228,6 +233,7 @@ for command in (report, audit, metrics_server, export_log_command, capacity_comm
     main.add_command(command)
 main.add_command(prune_command)
 main.add_command(domains_cli.domains)
+main.add_command(secrets_cli.secrets)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """What every `warmup` command is given: the `App` (settings, engine, clock, cipher, built on
-first use), the decorator that passes it, and the secret-key check of the commands that set a
-deployment up."""
+first use), the decorator that passes it, the secret-key check of the commands that set a
+deployment up, and the check that the key is the database's for those that touch mailboxes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from warmup_dagster.clock import Clock, clock_from_settings
 from warmup_dagster.crypto import Cipher, SecretKeyError, cipher_from_env
 from warmup_dagster.db.engine import make_engine
+from warmup_dagster.secrets import keycheck
 from warmup_dagster.settings import Settings
 
 
@@ -44,6 +45,15 @@ class App:
         except SecretKeyError as exc:
             raise click.ClickException(str(exc)) from None
 
+    def check_database_key(self) -> None:
+        """End the command unless the key is usable and the one the database's credentials
+        are encrypted with (`secrets.keycheck`)."""
+        try:
+            with self.engine.begin() as conn:
+                keycheck.verify(conn, self.cipher, self.clock.now())
+        except SecretKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -58,6 +68,18 @@ def needs_secret_key(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def checked(app: App, *args: Any, **kwargs: Any) -> Any:
         app.cipher  # raises click.ClickException (exit 1) when the key is unusable  # noqa: B018
+        return command(app, *args, **kwargs)
+
+    return checked
+
+
+def needs_database_key(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Check before `command` that WARMUP_SECRET_KEY is usable and is the database's key: the
+    `warmup mailboxes` commands, which read or write mailboxes and their credentials."""
+
+    @wraps(command)
+    def checked(app: App, *args: Any, **kwargs: Any) -> Any:
+        app.check_database_key()
         return command(app, *args, **kwargs)
 
     return checked

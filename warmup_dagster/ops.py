@@ -14,6 +14,7 @@ from warmup_dagster.engagement.run import Engager
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.queue.retention import prune
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
+from warmup_dagster.secrets import keycheck
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster.settings import Settings
 
@@ -21,17 +22,19 @@ from warmup_dagster.settings import Settings
 def _worker(
     context: dg.OpExecutionContext, warmup_db: WarmupDatabase, warmup_secrets: WarmupSecrets
 ) -> tuple[Engine, Clock, Settings, Cipher, bytes, str]:
-    """What a sender or engagement run works with: database, clock, settings, cipher, token
-    key, and its worker id (this machine and the run)."""
+    """What a sender or engagement run works with: database, clock, settings, cipher, the
+    message-token key kept with the key check, and its worker id (this machine and the run).
+
+    Raises:
+        SecretKeyError: WARMUP_SECRET_KEY is unusable or not the database's key.
+    """
     worker_id = f"{socket.gethostname()}:{context.run_id[:8]}"
-    return (
-        warmup_db.engine,
-        warmup_db.clock,
-        warmup_db.settings,
-        warmup_secrets.cipher,
-        warmup_secrets.token_key,
-        worker_id,
-    )
+    cipher = warmup_secrets.cipher
+    # Before the run reads a credential or writes anything: a run with another key than the
+    # database's fails here, with one message, instead of pausing every mailbox it touches.
+    with warmup_db.engine.begin() as conn:
+        token_key = keycheck.verify(conn, cipher, warmup_db.clock.now())
+    return warmup_db.engine, warmup_db.clock, warmup_db.settings, cipher, token_key, worker_id
 
 
 @dg.op(out=dg.Out(dg.Nothing))

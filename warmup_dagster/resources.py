@@ -5,7 +5,6 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from warmup_dagster.clock import Clock, clock_from_settings
-from warmup_dagster.core.content import token_key
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.settings import Settings, load_settings
@@ -55,8 +54,8 @@ class WarmupDatabase(dg.ConfigurableResource):
 
 
 class WarmupSecrets(dg.ConfigurableResource):
-    """The deployment secret (`WARMUP_SECRET_KEY`): decrypts mailbox credentials and keys the
-    per-message token by which the receiving side recognises warmup mail.
+    """The deployment secret (`WARMUP_SECRET_KEY`): decrypts mailbox credentials and the
+    message-token key stored with the key check (`secrets.keycheck`).
 
     Set it with `dg.EnvVar("WARMUP_SECRET_KEY")`: read at run time, never shown in the UI.
     """
@@ -66,7 +65,3 @@ class WarmupSecrets(dg.ConfigurableResource):
     @property
     def cipher(self) -> Cipher:
         return Cipher(self.secret_key)
-
-    @property
-    def token_key(self) -> bytes:
-        return token_key(self.secret_key)

@@ -29,15 +29,17 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from warmup_dagster.core.ramp import DEFAULT_VARIANCE
-from warmup_dagster.crypto import SECRET_KEY_VAR
+from warmup_dagster.crypto import NEW_SECRET_KEY_VAR, SECRET_KEY_VAR
 from warmup_dagster.domains import config as domain_config
 
 PREFIX = "WARMUP_"
 # `WARMUP_*` variables that are not settings but are read elsewhere: the secret (crypto.py and
-# the Dagster resource), Dagster's storage (dagster.yaml), the tests' PostgreSQL server and the
-# demo's sandbox SMTP port (scripts/demo.sh).
+# the Dagster resource), the new secret of `warmup secrets rotate` (secrets/cli.py), Dagster's
+# storage (dagster.yaml), the tests' PostgreSQL server and the demo's sandbox SMTP port
+# (scripts/demo.sh).
 OTHER_VARIABLES = (
     SECRET_KEY_VAR,
+    NEW_SECRET_KEY_VAR,
     "WARMUP_DAGSTER_POSTGRES_URL",
     "WARMUP_TEST_POSTGRES_URL",
     "WARMUP_SANDBOX_PORT",

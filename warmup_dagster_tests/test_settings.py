@@ -164,6 +164,7 @@ def test_variables_read_elsewhere_are_known():
     assert load_settings(environ).worker_count == 5
     assert set(OTHER_VARIABLES) == {
         "WARMUP_SECRET_KEY",
+        "WARMUP_NEW_SECRET_KEY",
         "WARMUP_DAGSTER_POSTGRES_URL",
         "WARMUP_TEST_POSTGRES_URL",
         "WARMUP_SANDBOX_PORT",

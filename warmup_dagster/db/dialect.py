@@ -35,10 +35,16 @@ def exclusive(engine: Engine, name: str) -> Iterator[Connection]:
     BEGIN (there is only one writer anyway).
     """
     with writing(engine) as conn:
-        if is_postgresql(conn):
-            key = zlib.crc32(name.encode())
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        hold_lock(conn, name)
         yield conn
+
+
+def hold_lock(conn: Connection, name: str) -> None:
+    """Hold the lock `name` until `conn`'s transaction ends: an advisory lock on PostgreSQL;
+    on SQLite a writing transaction (`db.engine.writing`) holds the only lock there is."""
+    if is_postgresql(conn):
+        key = zlib.crc32(name.encode())
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 # Rows written in one go after which the planner's statistics of the table are refreshed.
@@ -124,6 +130,14 @@ def upsert(
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_=dict(updates(statement.excluded))
     )
+
+
+def insert_if_absent(
+    conn: Connection, table: Table, keys: Sequence[str], values: Mapping[str, Any]
+):
+    """Insert one row unless a row with the same `keys` exists (then leave that one alone)."""
+    statement = (pg_insert if is_postgresql(conn) else sqlite_insert)(table).values(**values)
+    conn.execute(statement.on_conflict_do_nothing(index_elements=list(keys)))
 
 
 def raw_cursor(conn: Connection) -> Any:

@@ -509,3 +509,24 @@ class DomainCheck(Base):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_domain_checks_status", "status"),)
+
+
+class SecretKeyCheck(Base):
+    """Which key the stored credentials are encrypted with, as one row (id 1).
+
+    `check_value` is `Cipher.check_value` of that key: a process with another key stops
+    before it reads or writes a credential. `token_key_enc` is the message-token key
+    (`core.content.token_key` of the first key), encrypted like a credential, so rotating the
+    secret re-encrypts it and warmup mail sent before a rotation is still recognised.
+    Written by `warmup_dagster.secrets` only.
+    """
+
+    __tablename__ = "secret_key_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    check_value: Mapped[str] = mapped_column(String(64))
+    token_key_enc: Mapped[str] = mapped_column(Text)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

@@ -28,7 +28,6 @@ import contextlib
 import email
 import email.policy
 import imaplib
-import ipaddress
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from warmup_dagster.core.content import is_warmup_message_id
 from warmup_dagster.core.engagement import SENT_NAMES, SPAM_NAMES, find_folder
 from warmup_dagster.db.models import Placement, Security, SentCopy
 from warmup_dagster.sending.messages import Account
+from warmup_dagster.sending.outcomes import is_loopback, scrubbed
 
 INBOX = "INBOX"
 
@@ -90,15 +90,6 @@ class PassOutcome:
     pruned: int | None = None
     error: str | None = None
     paused: str | None = None
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def run_pass(
@@ -169,6 +160,11 @@ def run_pass(
                 client.logout()
             with contextlib.suppress(Exception):
                 client.shutdown()
+    # Stored and logged: a server quoting the login back must not put the password there.
+    if outcome.paused:
+        outcome.paused = scrubbed(outcome.paused, account)
+    if outcome.error:
+        outcome.error = scrubbed(outcome.error, account)
     return outcome
 
 

@@ -18,6 +18,7 @@ from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
 from warmup_dagster.mailboxes.plans import check_limits, resolve_plans
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
 from warmup_dagster.progress import ProgressFactory, SilentProgress
+from warmup_dagster.secrets import keycheck
 
 WRITE_CHUNK = 2_000
 # Bad rows whose errors the message lists; the rest are counted, and all are in `errors`.
@@ -78,6 +79,8 @@ def import_mailboxes(
 
     Raises:
         ImportRejected: if any row is invalid or would break a plan's limits; nothing is written.
+        KeyMismatch: `cipher` is not the key the stored credentials are encrypted with;
+            nothing is written.
     """
     rows, errors = [], []
     with progress("read and validate", None) as bar:
@@ -89,7 +92,12 @@ def import_mailboxes(
             bar.update(1)
     rows_read = len(rows) + len({e.line for e in errors if e.line > 1})
 
-    with Session(engine) as session, session.begin():
+    # A write transaction from its BEGIN on SQLite too: the key check below is read and
+    # then relied on until the commit.
+    with Session(engine.execution_options(sqlite_immediate=True)) as session, session.begin():
+        # Before anything is read or written: credentials under a second key would be
+        # unreadable by every process that has the first (`secrets.keycheck`).
+        keycheck.verify(session.connection(), cipher, clock.now(), writing=True)
         plans = {p.name: p for p in session.scalars(select(Plan))}
         users = {u.name: u for u in session.scalars(select(User))}
         existing = {

@@ -3,8 +3,8 @@
 Every reply code goes through `warmup_dagster.core.delivery.classify`; the failures without a
 reply (refused connection, dropped connection, timeout) are temporary. Settings that can't work
 (plaintext to a remote host, a certificate that fails verification) pause the mailbox instead
-of retrying it forever. Error texts are short sentences for the send log, and the password is
-scrubbed from every text before it leaves this module.
+of retrying it forever. Error texts are short sentences for the send log, and the credentials
+are scrubbed from every text before it leaves this module (`secrets.redact`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import aiosmtplib
 
 from warmup_dagster.core.delivery import Outcome, classify
 from warmup_dagster.db.models import Security
+from warmup_dagster.secrets.redact import scrub, secret_forms
 from warmup_dagster.sending.messages import Account, Delivery, Outgoing
 
 
@@ -169,13 +170,13 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def delivery_for(message: Outgoing, failure: Failure, account: Account) -> Delivery:
-    """Stamp a failure onto one message, with the password scrubbed from the texts."""
+    """Stamp a failure onto one message, with the credentials scrubbed from the texts."""
     return Delivery(
         message.job_id,
         failure.outcome,
         failure.code,
-        _scrub(failure.reply, account.password),
-        _scrub(failure.error, account.password),
+        scrubbed(failure.reply, account),
+        scrubbed(failure.error, account),
     )
 
 
@@ -186,8 +187,7 @@ def deliveries_for(
     return [delivery_for(message, failure, account) for message in messages]
 
 
-def _scrub(text: str, password: str) -> str:
-    """Remove the password from a text a server (or library) might have echoed it in."""
-    if password and password in text:
-        return text.replace(password, "********")
-    return text
+def scrubbed(text: str, account: Account) -> str:
+    """`text` without the account's password in any form a server might echo it in
+    (`secrets.redact`)."""
+    return scrub(text, secret_forms(account.password, account.username))

@@ -29,6 +29,7 @@ from warmup_dagster.sending.outcomes import (
     delivery_for,
     failure_from,
     login_refused,
+    scrubbed,
     security_refusal,
 )
 
@@ -219,8 +220,9 @@ async def _send_one(
         # A bad address or header: the same message would fail the same way again.
         failure = Failure(Outcome.FAILED, None, "", f"message not sendable: {exc}")
     else:
-        # send_message only returns when DATA got 250 (anything else raises).
-        return Delivery(message.job_id, Outcome.SENT, 250, reply, None)
+        # send_message only returns when DATA got 250 (anything else raises). The reply is
+        # stored in the send log: a server echoing the login in it must not put it there.
+        return Delivery(message.job_id, Outcome.SENT, 250, scrubbed(reply, account), None)
     return delivery_for(message, failure, account)
 
 

@@ -14,8 +14,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from warmup_dagster.clock import RealClock
 
 
-def self_signed_cert(directory: Path, hostname: str = "localhost") -> tuple[Path, Path]:
-    """Write a self-signed certificate and its key, valid for `hostname` and 127.0.0.1.
+def self_signed_cert(
+    directory: Path, hostname: str = "localhost", addresses: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """Write a self-signed certificate and its key, valid for `hostname`, 127.0.0.1 and
+    `addresses`.
 
     The certificate is its own CA (with the extensions strict X.509 checking wants), so a
     client trusts it by loading the certificate file as a CA file.
@@ -23,6 +26,7 @@ def self_signed_cert(directory: Path, hostname: str = "localhost") -> tuple[Path
     Args:
         directory: Existing folder to write `cert.pem` and `key.pem` into.
         hostname: DNS name for the subject and SAN.
+        addresses: More IP addresses for the SAN (a server on a non-loopback interface).
 
     Returns:
         The certificate and key paths.
@@ -42,7 +46,8 @@ def self_signed_cert(directory: Path, hostname: str = "localhost") -> tuple[Path
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName(hostname)]
+                + [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *addresses)]
             ),
             critical=False,
         )

@@ -11,6 +11,7 @@ server was given, so a benchmark on a scaled clock can audit arrivals in clock t
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.message
 import email.policy
@@ -125,7 +126,7 @@ class _FaultyHandler(AuthGatedHandler):
         if local == "code451":
             return "451 4.3.0 Temporary local problem, try again"
         if local == "code550":
-            return "550 5.1.1 No such user"
+            return "550 5.1.1 No such user" + self._owner._echo(session)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
@@ -145,7 +146,7 @@ class _FaultyHandler(AuthGatedHandler):
         elif self._owner.data_delay:
             await asyncio.sleep(self._owner.data_delay)
         self._owner._record(envelope, server, arrived_at)
-        return "250 OK queued"
+        return "250 OK queued" + self._owner._echo(session)
 
 
 class FaultySmtpServer(ThreadedServer):
@@ -169,6 +170,9 @@ class FaultySmtpServer(ThreadedServer):
             sessions still run concurrently): a realistic provider's per-message latency.
         slow_seconds: Seconds a `slow@` message waits before its DATA reply.
         keep_messages: Store each accepted message in `received`; False only counts.
+        echo_credentials: Quote the login back, as it came and as AUTH PLAIN's base64, in the
+            reply to a refused login, to DATA and to a `code550` RCPT: a careless server's
+            replies, which must never reach the send log.
         clock: What `Received.arrived_at` is read from: the deployment's clock (a scaled one
             gives arrivals in clock time); real time if None.
         host: Address to listen on.
@@ -185,6 +189,7 @@ class FaultySmtpServer(ThreadedServer):
         data_delay: float = 0.0,
         slow_seconds: float = 5.0,
         keep_messages: bool = True,
+        echo_credentials: bool = False,
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -201,6 +206,7 @@ class FaultySmtpServer(ThreadedServer):
         self.data_delay = data_delay
         self.slow_seconds = slow_seconds
         self.keep_messages = keep_messages
+        self.echo_credentials = echo_credentials
         self.clock: Clock = clock if clock is not None else RealClock()
         self._lock = threading.Lock()
         self._received: list[Received] = []
@@ -296,8 +302,19 @@ class FaultySmtpServer(ThreadedServer):
             return AuthResult(success=True, auth_data=auth_data)
         with self._lock:
             self._logins_refused += 1
-        # handled=False makes aiosmtpd answer "535 5.7.8 Authentication credentials invalid".
-        return AuthResult(success=False, handled=False)
+        # handled=False makes aiosmtpd answer "535 5.7.8 Authentication credentials invalid",
+        # or the message given.
+        echo = _echoed(username, password) if self.echo_credentials else ""
+        return AuthResult(
+            success=False,
+            handled=False,
+            message=f"535 5.7.8 Authentication credentials invalid{echo}" if echo else None,
+        )
+
+    def _echo(self, session: Session) -> str:
+        """The session's login quoted back, with `echo_credentials`; else nothing."""
+        login = login_of(session.auth_data) if self.echo_credentials else None
+        return _echoed(*login) if login else ""
 
     def _count_session(self) -> None:
         with self._lock:
@@ -328,6 +345,11 @@ class FaultySmtpServer(ThreadedServer):
     def _deliver(self, received: Received) -> None:
         """Hand an accepted message on; this server only keeps it (`DeliveringSmtp` delivers
         it into mailboxes too)."""
+
+
+def _echoed(username: str, password: str) -> str:
+    plain = base64.b64encode(b"\0" + username.encode() + b"\0" + password.encode()).decode()
+    return f" (you sent {username}:{password}, {plain})"
 
 
 def closed_port(host: str = "127.0.0.1") -> int:

@@ -28,6 +28,7 @@ TABLES = {
     "engagements",
     "engagement_mailboxes",
     "domain_checks",
+    "secret_key_check",
 }
 
 
