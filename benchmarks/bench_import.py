@@ -25,16 +25,23 @@ TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Americ
 
 
 def make_csv(rows: int, mailboxes_per_user: int = 100, daily_limit: int = 40) -> str:
+    """The rows by column name: a column added to the import (as `display_name` was, before
+    `timezone`) leaves them right."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    writer = csv.DictWriter(out, REQUIRED_COLUMNS + OPTIONAL_COLUMNS, restval="")
+    writer.writeheader()
     for i in range(rows):
-        user = f"user{i // mailboxes_per_user:05d}"
         email = f"box{i:06d}@d{i % 5000:04d}.example.com"
         writer.writerow(
-            [email, user, "smtp.example.com", 587, "starttls", email, f"pw-{i}",
-             "imap.example.com", 993, "ssl", email, f"pw-{i}", TIMEZONES[i % 5],
-             daily_limit, 2, 2, 0.3, "false", "pro"]
+            {
+                "email": email, "user": f"user{i // mailboxes_per_user:05d}",
+                "smtp_host": "smtp.example.com", "smtp_port": 587, "smtp_security": "starttls",
+                "smtp_username": email, "smtp_password": f"pw-{i}",
+                "imap_host": "imap.example.com", "imap_port": 993, "imap_security": "ssl",
+                "imap_username": email, "imap_password": f"pw-{i}",
+                "timezone": TIMEZONES[i % 5], "daily_limit": daily_limit, "ramp_start": 2,
+                "ramp_step": 2, "reply_rate": 0.3, "weekdays_only": "false", "plan": "pro",
+            }
         )  # fmt: skip
     return out.getvalue()
 

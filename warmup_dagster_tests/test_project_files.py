@@ -1,6 +1,7 @@
 """The project's Dagster files work as shipped: workspace, pyproject and both instance configs."""
 
 import ast
+import io
 import importlib.metadata
 import os
 import re
@@ -204,3 +205,15 @@ def test_benchmarks_do_not_import_the_test_suite():
     suite = {m: sorted(f) for m, f in imports.items() if m.split(".")[0] == "warmup_dagster_tests"}
     assert not suite, f"benchmarks import the test package (use warmup_dagster.testing): {suite}"
     assert "warmup_dagster.testing.postgres" in imports
+
+
+def test_the_benchmarks_pool_files_are_valid_imports():
+    """`bench_import.make_csv` writes the pool of several benchmarks: every row must pass the
+    importer's checks (a column added before `timezone` once shifted them all, and every
+    benchmark's import was rejected)."""
+    from benchmarks.bench_import import make_csv
+    from warmup_dagster.mailboxes.rows import read_rows
+
+    rows = list(read_rows(io.StringIO(make_csv(10))))
+    assert len(rows) == 10
+    assert [r for r in rows if isinstance(r, list)] == []
