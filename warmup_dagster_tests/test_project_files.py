@@ -1,8 +1,8 @@
 """The project's Dagster files work as shipped: workspace, pyproject and both instance configs."""
 
 import ast
-import io
 import importlib.metadata
+import io
 import os
 import re
 import shutil
