@@ -100,8 +100,9 @@ class DagsterDeployment(ProcessGroup):
     ) -> None:
         self.home = home
         # Domain checks query DNS servers outside the machine unless a test gives its own
-        # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on.
-        off = {"WARMUP_DOMAIN_CHECKS": "false"}
+        # (WARMUP_DNS_NAMESERVERS), and engagement (with health) needs an IMAP side: both
+        # off unless `env` turns them on.
+        off = {"WARMUP_DOMAIN_CHECKS": "false", "WARMUP_ENGAGE": "false"}
         self.env = {**dagster_env(), **off, **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
         config = yaml.safe_load((REPO / "dagster.yaml").read_text())
