@@ -61,5 +61,5 @@ def test_what_each_state_keeps_of_its_quota():
 def test_thresholds_come_from_the_settings_and_must_not_decrease():
     t = Thresholds.from_settings(load_settings({"WARMUP_HEALTH_PAUSE_BOUNCES": "12"}))
     assert t.bounces == (1, 3, 12) and t.spam_rate == (0.2, 0.35, 0.6) and t.throttle == 0.5
-    with pytest.raises(SettingsError, match="WARMUP_HEALTH_WATCH_SPAM_RATE \\(0.5\\), "):
+    with pytest.raises(SettingsError, match=r"WARMUP_HEALTH_WATCH_SPAM_RATE \(0\.5\), "):
         load_settings({"WARMUP_HEALTH_WATCH_SPAM_RATE": "0.5"})
