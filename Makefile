@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
-	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content clean \
+	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content \
+	bench-engage clean \
 	ui-check
 
 $(STAMP): setup.py pyproject.toml
@@ -37,7 +38,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: bench-import bench-plan bench-send bench-fresh bench-first-plan bench-day bench-fill \
-	bench-metrics bench-retention bench-domains bench-content
+	bench-metrics bench-retention bench-domains bench-content bench-engage
 
 bench-import: install
 	scripts/ensure_postgres.sh
@@ -92,6 +93,13 @@ bench-retention: install
 
 bench-content: install
 	$(BIN)/python -m benchmarks.bench_content
+
+# Engagement runs against Dovecot on this machine beside a raw imapclient loop (the setup is
+# written without the bench lock; the timed part takes /tmp/warmup-bench.lock exclusively).
+bench-engage: install
+	scripts/ensure_postgres.sh
+	scripts/ensure_dovecot.sh
+	$(BIN)/python -m benchmarks.bench_engage
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

@@ -237,8 +237,7 @@ def run_day(args: argparse.Namespace) -> list[str]:
             csv_text = pool_csv(args, smtp.port)
             # Planning alone is timed with --plan-only: no sender run competes with it (or, at
             # real speed, outlives it waiting for its first due job).
-            # Nor engagement: the pool's mailboxes have no IMAP side here.
-            off = ("engagement_sensor", *(("dispatch_sensor",) if args.plan_only else ()))
+            off = ("dispatch_sensor",) if args.plan_only else ()
             with DagsterDeployment(Path(home), dg_url, env, stopped_sensors=off) as deployment:
                 # Imported into a running deployment, as an operator would.
                 deployment.wait_for_tick("mailbox_partitions_sensor", 120)

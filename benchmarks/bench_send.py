@@ -173,7 +173,6 @@ def full_path(count: int, port: int, runs: int, concurrency: int, per_run: int) 
                 stopped_sensors=(
                     "mailbox_partitions_sensor",
                     "daily_plan_sensor",
-                    "engagement_sensor",
                 ),
             )
             started = time.monotonic()

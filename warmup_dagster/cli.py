@@ -15,6 +15,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from warmup_dagster.cli_app import App, needs_database_key, needs_secret_key, pass_app
+from warmup_dagster.core.health import Figures
 from warmup_dagster.core.names import derived_display_name
 from warmup_dagster.crypto import SECRET_KEY_VAR, SecretKeyError
 from warmup_dagster.day_commands import (
@@ -136,11 +137,15 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
 @needs_database_key
 def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
     """List mailboxes with their name (in parentheses when derived from the address), owner,
-    plan, state (and why, with a paused engagement's reason) and servers."""
+    plan, state, health and the spam rate of their mail over the health window (and why:
+    the state's reason, a paused engagement's, the health's) and servers."""
     views = list_mailboxes(
         app.engine, state=MailboxState(state.upper()) if state else None, user=user
     )
-    header = ("EMAIL", "NAME", "USER", "PLAN", "STATE", "DAILY", "TIMEZONE", "SMTP", "REASON")
+    header = (
+        "EMAIL", "NAME", "USER", "PLAN", "STATE", "HEALTH", "SPAM", "DAILY", "TIMEZONE", "SMTP",
+        "REASON",
+    )  # fmt: skip
     table = [header] + [
         (
             v.email,
@@ -148,6 +153,8 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
             v.user,
             v.plan,
             v.state.value,
+            v.health.value,
+            _spam(v.health_figures),
             str(v.daily_limit),
             v.timezone or app.settings.send_window_timezone,
             v.smtp,
@@ -157,6 +164,7 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
                     [
                         v.state_reason,
                         v.engagement_paused and f"engagement paused: {v.engagement_paused}",
+                        v.health_reason and f"health: {v.health_reason}",
                     ],
                 )
             ),
@@ -167,6 +175,13 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
     for r in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
     click.echo(f"{len(views)} mailboxes")
+
+
+def _spam(figures: Figures | None) -> str:
+    """The spam rate of a mailbox's placed mail in the health window, e.g. `25% of 40`."""
+    if figures is None or not figures.placed:
+        return "-"
+    return f"{figures.spam / figures.placed:.0%} of {figures.placed}"
 
 
 @mailboxes.command("pause")

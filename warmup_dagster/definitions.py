@@ -23,6 +23,7 @@ warnings.filterwarnings(
 
 from warmup_dagster.assets.domain_health import domain_health
 from warmup_dagster.assets.fill_rate import fill_rate
+from warmup_dagster.assets.mailbox_health import mailbox_health
 from warmup_dagster.assets.pool import mailbox_pool
 from warmup_dagster.assets.send_plan import send_plan
 from warmup_dagster.jobs import (
@@ -30,6 +31,7 @@ from warmup_dagster.jobs import (
     domain_job,
     engage_job,
     fill_rate_job,
+    health_job,
     plan_job,
     prune_job,
     send_job,
@@ -40,13 +42,23 @@ from warmup_dagster.sensors.dispatch import dispatch_sensor
 from warmup_dagster.sensors.domains import domain_health_sensor
 from warmup_dagster.sensors.engagement import engagement_sensor
 from warmup_dagster.sensors.fill_rate import fill_rate_sensor
+from warmup_dagster.sensors.health import mailbox_health_sensor
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
 from warmup_dagster.sensors.planning import daily_plan_sensor
 from warmup_dagster.sensors.retention import retention_sensor
 
 defs = dg.Definitions(
-    assets=[mailbox_pool, send_plan, fill_rate, domain_health],
-    jobs=[plan_job, send_job, fill_rate_job, catch_up_job, prune_job, domain_job, engage_job],
+    assets=[mailbox_pool, send_plan, fill_rate, domain_health, mailbox_health],
+    jobs=[
+        plan_job,
+        send_job,
+        fill_rate_job,
+        catch_up_job,
+        prune_job,
+        domain_job,
+        engage_job,
+        health_job,
+    ],
     sensors=[
         mailbox_partitions_sensor,
         daily_plan_sensor,
@@ -56,6 +68,7 @@ defs = dg.Definitions(
         retention_sensor,
         domain_health_sensor,
         engagement_sensor,
+        mailbox_health_sensor,
     ],
     resources={
         "warmup_db": WarmupDatabase(),

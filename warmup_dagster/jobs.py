@@ -7,6 +7,7 @@ import dagster as dg
 
 from warmup_dagster.assets.domain_health import domain_health
 from warmup_dagster.assets.fill_rate import fill_rate
+from warmup_dagster.assets.mailbox_health import mailbox_health
 from warmup_dagster.assets.send_plan import PLAN_BATCH, send_plan
 from warmup_dagster.ops import (
     catch_up_mailboxes,
@@ -52,6 +53,14 @@ domain_job = dg.define_asset_job(
     selection=[domain_health],
     executor_def=dg.in_process_executor,
     description="Check the sending domains' MX, SPF, DKIM, DMARC and blocklist listings.",
+)
+
+
+health_job = dg.define_asset_job(
+    "judge_health",
+    selection=[mailbox_health],
+    executor_def=dg.in_process_executor,
+    description="Judge every mailbox's health from its placements, bounces and auth failures.",
 )
 
 

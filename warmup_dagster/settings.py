@@ -28,6 +28,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from warmup_dagster.core.health import LEVELS as HEALTH_LEVELS
 from warmup_dagster.core.ramp import DEFAULT_VARIANCE
 from warmup_dagster.crypto import NEW_SECRET_KEY_VAR, SECRET_KEY_VAR
 from warmup_dagster.domains import config as domain_config
@@ -285,6 +286,24 @@ class Settings(BaseSettings):
     engage_mailboxes_per_run: PositiveInt = Field(500, description="mailboxes")
     engage_run_count: PositiveInt = Field(2, description="engagement runs")
     engage_lease_seconds: PositiveInt = Field(900, description="seconds of clock time")
+    # Mailbox health (`warmup_dagster/health/`): from placements, bounces and auth failures.
+    health_interval_seconds: PositiveInt = Field(3600, description="seconds of clock time")
+    health_window_days: PositiveFloat = Field(7.0, description="days of clock time")
+    health_min_messages: PositiveInt = Field(
+        20, description="placed messages in the window before the spam rate counts"
+    )
+    health_watch_spam_rate: Share = Field(0.2, description="fraction of the placed mail")
+    health_throttle_spam_rate: Share = Field(0.35, description="fraction of the placed mail")
+    health_pause_spam_rate: Share = Field(0.6, description="fraction of the placed mail")
+    health_watch_bounces: PositiveInt = Field(1, description="bounces in the window")
+    health_throttle_bounces: PositiveInt = Field(3, description="bounces in the window")
+    health_pause_bounces: PositiveInt = Field(10, description="bounces in the window")
+    health_watch_auth_failures: PositiveInt = Field(1, description="auth failures in the window")
+    health_throttle_auth_failures: PositiveInt = Field(2, description="auth failures in the window")
+    health_pause_auth_failures: PositiveInt = Field(5, description="auth failures in the window")
+    health_throttle: Share = Field(
+        0.5, description="fraction of its quota a throttled mailbox keeps"
+    )
     imap_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
     imap_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
@@ -326,6 +345,14 @@ class Settings(BaseSettings):
                 errors.append(
                     f"WARMUP_{name.upper()}_MIN ({low}) is above WARMUP_{name.upper()}_MAX ({high})"
                 )
+        for signal in ("spam_rate", "bounces", "auth_failures"):
+            steps = [getattr(self, f"health_{level}_{signal}") for level in HEALTH_LEVELS]
+            if steps != sorted(steps):
+                names = ", ".join(
+                    f"WARMUP_HEALTH_{level.upper()}_{signal.upper()} ({value})"
+                    for level, value in zip(HEALTH_LEVELS, steps, strict=True)
+                )
+                errors.append(f"{names} must not decrease")
         if self.engage_lease_seconds <= 2 * self.imap_timeout_seconds:
             errors.append(
                 f"WARMUP_ENGAGE_LEASE_SECONDS ({self.engage_lease_seconds}) must be more than "

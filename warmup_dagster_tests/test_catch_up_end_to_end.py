@@ -35,8 +35,6 @@ START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 MAILBOXES = 4
 QUOTA = 6
 FAILED_BEFORE_RECOVERY = 3  # the outage lasts until this many jobs have failed
-# Engagement is not watched here: its mailboxes have no IMAP side.
-NOT_WATCHED = ("engagement_sensor",)
 
 # What the UI's "Launch backfill" sends for an asset's selected partitions.
 LAUNCH_BACKFILL = """
@@ -145,9 +143,7 @@ def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover,
     storage = pg_databases.url(pg_databases.create())
     monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
     env = _env(app_url, catch_up)
-    deployment = DagsterDeployment(
-        tmp_path / "dagster_home", storage, env, stopped_sensors=NOT_WATCHED
-    )
+    deployment = DagsterDeployment(tmp_path / "dagster_home", storage, env)
     with contextlib.ExitStack() as stack:
         webserver = (
             stack.enter_context(DagsterWebserver(deployment.home, deployment.env)) if web else None

@@ -68,9 +68,7 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
         }
         storage = pg_databases.url(pg_databases.create())
         monkeypatch.setenv("WARMUP_DAGSTER_POSTGRES_URL", storage)
-        with DagsterDeployment(
-            tmp_path / "dagster_home", storage, env, stopped_sensors=("engagement_sensor",)
-        ) as deployment:
+        with DagsterDeployment(tmp_path / "dagster_home", storage, env) as deployment:
             deployment.wait_for(lambda: smtp.transactions >= WANTED, 240, f"{WANTED} messages")
             # Shut down as an operator would: no new runs, let the running ones finish.
             deployment.drain(("dispatch_sensor", "mailbox_partitions_sensor"), 120)
@@ -157,7 +155,6 @@ def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
             "dispatch_sensor",
             "fill_rate_sensor",
             "catch_up_sensor",
-            "engagement_sensor",
         ),
     )
     passes = {"daily-2026-03-03-0", "daily-2026-03-04-0"}  # Tuesday's and Wednesday's

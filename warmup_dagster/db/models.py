@@ -32,6 +32,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from warmup_dagster.core.admission import Scope
+from warmup_dagster.core.health import HealthState
 
 # Explicit constraint names keep migrations identical on both databases.
 NAMING = {
@@ -167,7 +168,8 @@ class Mailbox(Base):
     state: Mapped[MailboxState] = mapped_column(_enum(MailboxState, "state"))
     state_reason: Mapped[str | None] = mapped_column(Text)
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Health (the receiving side) lowers this below 1 to slow a struggling mailbox down.
+    # A share of its quota set on the row itself (1: all of it); planning takes the lowest of
+    # this, its domain's blocklist throttle and its health's (`mailbox_health`).
     throttle: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     throttle_reason: Mapped[str | None] = mapped_column(Text)
     # Sends the receiving server refused for good (5xx): counted against the mailbox's health.
@@ -316,6 +318,14 @@ class SendLog(Base):
         Index("ix_send_log_job_id", "job_id"),
         # A day's fill rate and audit, and the counter audit's day scopes.
         Index("ix_send_log_local_date", "local_date"),
+        # Health: bounces and refused logins (every 5xx) by time; a few rows, cheap to keep.
+        Index(
+            "ix_send_log_refusals",
+            "created_at",
+            "mailbox_id",
+            postgresql_where=text("smtp_code >= 500"),
+            sqlite_where=text("smtp_code >= 500"),
+        ),
     )
 
 
@@ -396,6 +406,9 @@ class Engagement(Base):
     # 1 for a new message, 2 for its reply, and so on (a thread stops at WARMUP_ENGAGE_MAX_TURNS)
     turn: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The send's local day (its send-log row's): placement per mailbox and local date, as the
+    # fill rate counts days. None only for rows taken in before it was recorded.
+    local_date: Mapped[date | None] = mapped_column(Date)
     # When the next look is due: the recipient's side while `done` is false, and the sender's
     # copy while `sent_copy` is PENDING.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -423,6 +436,8 @@ class Engagement(Base):
         Index("ix_engagements_sent_at", "sent_at"),
         Index("ix_engagements_sender_mailbox_id_sent_at", "sender_mailbox_id", "sent_at"),
         Index("ix_engagements_recipient_mailbox_id_done", "recipient_mailbox_id", "done"),
+        # Placement per local date (`health.placement`), every mailbox's or some.
+        Index("ix_engagements_local_date_sender_mailbox_id", "local_date", "sender_mailbox_id"),
         CheckConstraint("turn >= 1", name="turn_positive"),
     )
 
@@ -449,6 +464,33 @@ class EngagementMailbox(Base):
     # When the Warmup folder was last pruned of mail older than the retention.
     pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailboxHealth(Base):
+    """A mailbox's latest health (`core.health`): its state, why, and the window's figures.
+
+    Written by `warmup_dagster.health.store` only (the `mailbox_health` asset), one row per
+    mailbox with mail in the window; a mailbox without a row is healthy. Planning reads the
+    state: a THROTTLED mailbox keeps WARMUP_HEALTH_THROTTLE of its quota, a PAUSED one none.
+    """
+
+    __tablename__ = "mailbox_health"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[HealthState] = mapped_column(_enum(HealthState, "state"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    inbox: Mapped[int] = mapped_column(Integer)
+    spam: Mapped[int] = mapped_column(Integer)
+    not_found: Mapped[int] = mapped_column(Integer)
+    bounces: Mapped[int] = mapped_column(Integer)
+    auth_failures: Mapped[int] = mapped_column(Integer)
+    # Since when the state is what it is (kept while later computations agree).
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mailbox_health_state", "state"),)
 
 
 class Total(enum.Enum):

@@ -43,6 +43,8 @@ from warmup_dagster.sending.messages import Account
 from warmup_dagster.sending.outcomes import is_loopback, scrubbed
 
 INBOX = "INBOX"
+# Message-IDs per SEARCH (an OR of HEADER criteria): about 6 KB of command at most.
+SEARCH_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -286,11 +288,22 @@ class _Session:
             self.outcome.copies[c.engagement_id] = SentCopy.FILED if filed else SentCopy.ABSENT
 
     def _find(self, wanted: Sequence[Item] | Sequence[Copy]) -> dict[str, list[int]]:
-        """Message-ID -> UIDs in the selected folder, the header compared exactly."""
-        candidates: dict[int, str] = {}
-        for w in wanted:
-            for uid in self.client.search(["HEADER", "Message-ID", w.message_id]):
-                candidates[uid] = w.message_id
+        """Message-ID -> UIDs in the selected folder, the header compared exactly.
+
+        One SEARCH per `SEARCH_BATCH` ids, their HEADER criteria joined by OR: the server
+        reads the folder once per search, and a pass of ten messages costs one round trip
+        per folder, not ten (`make bench-engage` measured the difference). SEARCH matches
+        substrings, so the fetched header says which id each UID is.
+        """
+        ids = {w.message_id for w in wanted}
+        candidates: set[int] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), SEARCH_BATCH):
+            part = ordered[start : start + SEARCH_BATCH]
+            criteria = ["OR"] * (len(part) - 1)
+            for message_id in part:
+                criteria += ["HEADER", "Message-ID", message_id]
+            candidates.update(self.client.search(criteria))
         if not candidates:
             return {}
         fetched = self.client.fetch(sorted(candidates), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
@@ -298,8 +311,8 @@ class _Session:
         for uid, data in fetched.items():
             raw = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
             header = email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]
-            if header is not None and str(header).strip() == candidates.get(uid):
-                found.setdefault(candidates[uid], []).append(uid)
+            if header is not None and str(header).strip() in ids:
+                found.setdefault(str(header).strip(), []).append(uid)
         return found
 
     def _mark(self, items: Sequence[Item], uids_of: dict[str, list[int]]) -> None:

@@ -65,6 +65,7 @@ def take_in(engine: Engine, settings: Settings, now: datetime, batch: int = BATC
                 SendLog.job_id,
                 SendLog.message_id,
                 SendLog.created_at,
+                SendLog.local_date,
                 WarmupJob.mailbox_id,
                 WarmupJob.recipient_mailbox_id,
                 WarmupJob.references,
@@ -85,6 +86,7 @@ def take_in(engine: Engine, settings: Settings, now: datetime, batch: int = BATC
                 "sender_mailbox_id": r.mailbox_id,
                 "turn": thread_turn(r.references),
                 "sent_at": r.created_at,
+                "local_date": r.local_date,
                 "due_at": look_due(
                     r.created_at,
                     r.message_id,

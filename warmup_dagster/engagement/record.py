@@ -2,19 +2,19 @@
 
 Placements are written the moment a session knows them (`record_placements`, before it moves
 anything), the rest when the session ends (`record_pass`), in one transaction with the
-replies it queues (`queue.replies.enqueue_reply`) and the mailbox's pass state.
+replies it queues (`queue.replies.enqueue_replies`) and the mailbox's pass state.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.content import compose_reply, is_warmup_message_id, reply_message_id
@@ -33,7 +33,7 @@ from warmup_dagster.db.models import (
 from warmup_dagster.engagement import mailboxes
 from warmup_dagster.engagement.imap import PassOutcome
 from warmup_dagster.queue.enqueue import NewJob
-from warmup_dagster.queue.replies import enqueue_reply
+from warmup_dagster.queue.replies import enqueue_replies
 from warmup_dagster.settings import Settings
 
 
@@ -100,6 +100,9 @@ def record_pass(
     # Rows are updated in id order: a pass of the sender, filing its copies, may update some of
     # them at the same time, and the same order for every transaction keeps them deadlock-free.
     with writing(engine) as conn:
+        rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+        answered = [e for e in due if e.id in outcome.handled]
+        replies = _replies(conn, now, settings, token_key, box, answered, outcome)
         for e in sorted(due, key=lambda row: row.id):
             handled = outcome.handled.get(e.id)
             values: dict[str, Any] = {"updated_at": now, "attempts": e.attempts + 1}
@@ -115,7 +118,7 @@ def record_pass(
                 written.placements[handled.placement.name] += 1
                 written.flagged += handled.flagged
                 written.filed += handled.filed
-                reply = _reply(conn, now, settings, token_key, box, e, handled.placement)
+                reply = replies.get(e.id)
                 if reply is not None:
                     values["reply_job_id"] = reply
                     written.replies += 1
@@ -132,15 +135,18 @@ def record_pass(
                 written.placements[Placement.NOT_FOUND.name] += 1
             else:
                 values |= {"due_at": recheck, "error": None}
-            conn.execute(update(Engagement).where(Engagement.id == e.id).values(**values))
+            rows[frozenset(values)].append({"eid": e.id, **values})
+        # One statement per set of columns, each row in it by id (an executemany).
+        for group in rows.values():
+            _update_each(conn, group)
     with writing(engine) as conn:
-        for engagement_id, copy in sorted(outcome.copies.items()):
-            conn.execute(
-                update(Engagement)
-                .where(Engagement.id == engagement_id)
-                .values(sent_copy=copy, updated_at=now)
-            )
-            written.copies_filed += copy is SentCopy.FILED
+        copies = [
+            {"eid": engagement_id, "sent_copy": copy, "updated_at": now}
+            for engagement_id, copy in sorted(outcome.copies.items())
+        ]
+        if copies:
+            _update_each(conn, copies)
+        written.copies_filed += sum(c["sent_copy"] is SentCopy.FILED for c in copies)
         mailboxes.finish_pass(
             conn,
             box.id,
@@ -153,74 +159,110 @@ def record_pass(
     return written
 
 
-def _reply(
+def _update_each(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Update `engagements` row `eid` of each of `rows` with its values (the same columns)."""
+    columns = [c for c in rows[0] if c != "eid"]
+    # Parameter names apart from the columns' (SQLAlchemy reserves those for SET).
+    conn.execute(
+        update(Engagement)
+        .where(Engagement.id == bindparam("eid"))
+        .values({c: bindparam(f"new_{c}") for c in columns}),
+        [{"eid": r["eid"], **{f"new_{c}": r[c] for c in columns}} for r in rows],
+    )
+
+
+def _replies(
     conn: Connection,
     now: datetime,
     settings: Settings,
     token_key: bytes,
     box: Any,
-    e: Any,
-    placement: Placement,
-) -> int | None:
-    """Queue the reply to engagement `e` if its recipient answers it; the reply job's id."""
-    if placement is Placement.NOT_FOUND or e.job_id is None:
-        return None
-    if not wants_reply(e.message_id, box.reply_rate, e.turn, settings.engage_max_turns):
-        return None
-    original = conn.execute(
-        select(
-            WarmupJob.id,
-            WarmupJob.subject,
-            WarmupJob.body,
-            WarmupJob.references,
-            WarmupJob.message_id,
-            WarmupJob.sent_at,
-        ).where(WarmupJob.id == e.job_id)
-    ).one_or_none()
-    sender = conn.execute(
-        select(Mailbox.id, Mailbox.email).where(Mailbox.id == e.sender_mailbox_id)
-    ).one_or_none()
+    handled: Sequence[Any],
+    outcome: PassOutcome,
+) -> dict[int, int]:
+    """Queue the replies to the `handled` engagements their recipient answers, all at once;
+    engagement id -> its reply job's id.
+
+    The originals, their senders and the replier's name are read in one query each, and
+    the replies queued in one write (`queue.replies.enqueue_replies`).
+    """
+    wanted = [
+        e
+        for e in handled
+        if outcome.handled[e.id].placement is not Placement.NOT_FOUND
+        and e.job_id is not None
+        and wants_reply(e.message_id, box.reply_rate, e.turn, settings.engage_max_turns)
+    ]
+    if not wanted:
+        return {}
+    originals = {
+        row.id: row
+        for row in conn.execute(
+            select(
+                WarmupJob.id,
+                WarmupJob.subject,
+                WarmupJob.body,
+                WarmupJob.references,
+                WarmupJob.message_id,
+                WarmupJob.sent_at,
+            ).where(WarmupJob.id.in_(sorted({e.job_id for e in wanted})))
+        )
+    }
+    senders = dict(
+        conn.execute(
+            select(Mailbox.id, Mailbox.email).where(
+                Mailbox.id.in_(sorted({e.sender_mailbox_id for e in wanted}))
+            )
+        ).all()
+    )
     replier_name = conn.scalar(select(Mailbox.display_name).where(Mailbox.id == box.id))
-    if original is None or sender is None or original.subject is None:
-        return None
     timezone = box.timezone or settings.send_window_timezone
-    due = reply_due(
-        now,
-        e.message_id,
-        settings.engage_reply_delay_min,
-        settings.engage_reply_delay_max,
-        timezone,
-        settings.send_window_start_hour,
-        settings.send_window_end_hour,
-    )
-    seed = int(draw(e.message_id, "reply-words") * 2**62)
-    subject, body = compose_reply(
-        seed,
-        original.subject,
-        original.body or "",
-        box.email,
-        sender.email,
-        due.astimezone(ZoneInfo(timezone)),
-        display_name(box.email, replier_name),
-        original_date=original.sent_at,
-    )
-    message_id, token = reply_message_id(token_key, e.message_id, box.domain)
-    references = " ".join([*(original.references or "").split(), e.message_id])
-    job = NewJob(
-        kind=JobKind.REPLY,
-        mailbox_id=box.id,
-        user_id=box.user_id,
-        local_date=local_day(due, timezone),
-        recipient_email=sender.email,
-        recipient_mailbox_id=sender.id,
-        due_at=due,
-        content_seed=seed,
-        message_id=message_id,
-        token=token,
-        subject=subject,
-        body=body,
-        in_reply_to=e.message_id,
-        references=references,
-        parent_job_id=original.id,
-    )
-    return enqueue_reply(conn, now, original.id, job)
+    jobs: dict[int, tuple[int, NewJob]] = {}
+    for e in wanted:
+        original, sender = originals.get(e.job_id), senders.get(e.sender_mailbox_id)
+        if original is None or sender is None or original.subject is None:
+            continue
+        due = reply_due(
+            now,
+            e.message_id,
+            settings.engage_reply_delay_min,
+            settings.engage_reply_delay_max,
+            timezone,
+            settings.send_window_start_hour,
+            settings.send_window_end_hour,
+        )
+        seed = int(draw(e.message_id, "reply-words") * 2**62)
+        subject, body = compose_reply(
+            seed,
+            original.subject,
+            original.body or "",
+            box.email,
+            sender,
+            due.astimezone(ZoneInfo(timezone)),
+            display_name(box.email, replier_name),
+            original_date=original.sent_at,
+        )
+        message_id, token = reply_message_id(token_key, e.message_id, box.domain)
+        references = " ".join([*(original.references or "").split(), e.message_id])
+        jobs[e.id] = (
+            original.id,
+            NewJob(
+                kind=JobKind.REPLY,
+                mailbox_id=box.id,
+                user_id=box.user_id,
+                local_date=local_day(due, timezone),
+                recipient_email=sender,
+                recipient_mailbox_id=e.sender_mailbox_id,
+                due_at=due,
+                content_seed=seed,
+                message_id=message_id,
+                token=token,
+                subject=subject,
+                body=body,
+                in_reply_to=e.message_id,
+                references=references,
+                parent_job_id=original.id,
+            ),
+        )
+    queued = enqueue_replies(conn, now, list(jobs.values()))
+    return {engagement_id: queued[job.message_id] for engagement_id, (_, job) in jobs.items()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -98,21 +98,26 @@ class Engager:
         real_end = started + self.clock.real_seconds(s.engage_lease_seconds / 2)
         with ThreadPoolExecutor(s.engage_concurrency, thread_name_prefix="imap") as pool:
             running: set[Future[None]] = set()
+            leased: deque[int] = deque()
             while True:
                 room = s.engage_mailboxes_per_run - self.summary.mailboxes
-                if room > 0 and len(running) < s.engage_concurrency and time.monotonic() < real_end:
+                # Leased a session's worth at a time, not one per finished session: each
+                # lease looks for the due mailboxes (a grouped query) under the lease lock.
+                if not leased and room > 0 and time.monotonic() < real_end:
                     ids = mailboxes.lease(
                         self.engine,
                         self.clock.now(),
-                        min(room, s.engage_concurrency - len(running)),
+                        min(room, s.engage_concurrency),
                         self.worker_id,
                         s.engage_lease_seconds,
                     )
                     self.summary.mailboxes += len(ids)
-                    running |= {pool.submit(self._pass, box_id) for box_id in ids}
+                    leased.extend(ids)
                     if not ids and not running:
                         break
-                elif not running:
+                while leased and len(running) < s.engage_concurrency:
+                    running.add(pool.submit(self._pass, leased.popleft()))
+                if not running:
                     break
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:

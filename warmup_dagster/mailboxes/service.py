@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import Clock
-from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.core.health import Figures, HealthState
+from warmup_dagster.db.models import Mailbox, MailboxHealth, MailboxState, Plan, User
 from warmup_dagster.engagement import mailboxes as engagement
 
 
@@ -34,15 +35,20 @@ class MailboxView:
     imap: str
     # Why the receiving side stopped engaging it (an IMAP login refused); None when it engages.
     engagement_paused: str | None = None
+    # Its latest health (`mailbox_health`): HEALTHY when never judged (no mail in the window).
+    health: HealthState = HealthState.HEALTHY
+    health_reason: str | None = None
+    health_figures: Figures | None = None
 
 
 def list_mailboxes(
     engine: Engine, *, state: MailboxState | None = None, user: str | None = None
 ) -> list[MailboxView]:
     query = (
-        select(Mailbox, User.name, Plan.name)
+        select(Mailbox, User.name, Plan.name, MailboxHealth)
         .join(User, Mailbox.user_id == User.id)
         .join(Plan, User.plan_id == Plan.id)
+        .outerjoin(MailboxHealth, MailboxHealth.mailbox_id == Mailbox.id)
         .order_by(User.name, Mailbox.email)
     )
     if state is not None:
@@ -64,9 +70,17 @@ def list_mailboxes(
                 smtp=f"{box.smtp_host}:{box.smtp_port}/{box.smtp_security.value}",
                 imap=f"{box.imap_host}:{box.imap_port}/{box.imap_security.value}",
                 engagement_paused=paused.get(box.id),
+                **_health(health),
             )
-            for box, user_name, plan_name in session.execute(query)
+            for box, user_name, plan_name, health in session.execute(query)
         ]
+
+
+def _health(row: MailboxHealth | None) -> dict:
+    if row is None:
+        return {}
+    figures = Figures(row.inbox, row.spam, row.not_found, row.bounces, row.auth_failures)
+    return {"health": row.state, "health_reason": row.reason, "health_figures": figures}
 
 
 def set_state(

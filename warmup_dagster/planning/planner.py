@@ -29,6 +29,7 @@ from warmup_dagster.core.slots import (
 from warmup_dagster.db.dialect import exclusive, refresh_statistics
 from warmup_dagster.db.models import DailyQuota, JobKind, JobStatus, MailboxState, WarmupJob
 from warmup_dagster.domains.gate import DomainLimits, limits
+from warmup_dagster.health import gate as health_gate
 from warmup_dagster.planning import first_day, queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
@@ -223,6 +224,7 @@ def _quotas(
             _quota_of,
             box,
             limits(box, settings),
+            health_gate.limits(box, settings),
             first_day.ramp(box, t.timezone, settings, box.weekdays_only),
             t.day,
             settings.daily_variance,
@@ -242,6 +244,7 @@ def _quotas(
 def _quota_of(
     box: Row,
     domain: DomainLimits,
+    health: tuple[float, str],
     ramp: RampSettings,
     day: date,
     variance: float,
@@ -250,14 +253,17 @@ def _quota_of(
     # the mailbox's own state first; an active mailbox may be held for its domain (`gate`)
     active = box.state == MailboxState.ACTIVE
     inactive = f"{box.state.value.lower()}: {box.state_reason or 'no reason given'}"
-    throttle_reasons = [r for r in (box.throttle_reason, domain.throttle_reason) if r]
+    health_throttle, health_reason = health
+    throttle_reasons = [
+        r for r in (box.throttle_reason, domain.throttle_reason, health_reason) if r
+    ]
     return daily_quota(
         box.id,
         ramp,
         day,
         active=active and not domain.held,
         inactive_reason=domain.held if active else inactive,
-        throttle=min(box.throttle, domain.throttle),
+        throttle=min(box.throttle, domain.throttle, health_throttle),
         throttle_reason="; ".join(throttle_reasons),
         plan_remaining=plan_remaining,
         variance=variance,

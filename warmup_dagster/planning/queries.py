@@ -23,26 +23,29 @@ from warmup_dagster.db.models import (
     DailyQuota,
     DomainCheck,
     Mailbox,
+    MailboxHealth,
     MailboxState,
     Plan,
     User,
     WarmupJob,
 )
 from warmup_dagster.domains import gate
+from warmup_dagster.health import gate as health_gate
 from warmup_dagster.planning.model import Kept
 from warmup_dagster.queue.counting import count_queued
 from warmup_dagster.queue.states import QUEUED
 
 
 def batch_mailboxes(conn: Connection, emails: Sequence[str]) -> list[Any]:
-    """The mailboxes to plan, as rows of what planning reads, with the owner's plan limit and
-    their domain's latest checks (`domains.gate.COLUMNS`)."""
+    """The mailboxes to plan, as rows of what planning reads, with the owner's plan limit,
+    their domain's latest checks (`domains.gate.COLUMNS`) and their health
+    (`health.gate.COLUMNS`)."""
     columns = [
         Mailbox.id, Mailbox.user_id, Mailbox.email, Mailbox.domain, Mailbox.timezone,
         Mailbox.state, Mailbox.state_reason, Mailbox.throttle, Mailbox.throttle_reason,
         Mailbox.daily_limit, Mailbox.ramp_start, Mailbox.ramp_step, Mailbox.warmup_start_date,
         Mailbox.weekdays_only, Mailbox.created_at, Plan.daily_send_limit.label("plan_limit"),
-        *gate.COLUMNS,
+        *gate.COLUMNS, *health_gate.COLUMNS,
     ]  # fmt: skip
     rows = []
     for among_emails in among(conn, Mailbox.email, emails):
@@ -51,6 +54,7 @@ def batch_mailboxes(conn: Connection, emails: Sequence[str]) -> list[Any]:
             .join(User, Mailbox.user_id == User.id)
             .join(Plan, User.plan_id == Plan.id)
             .outerjoin(DomainCheck, DomainCheck.domain == Mailbox.domain)
+            .outerjoin(MailboxHealth, MailboxHealth.mailbox_id == Mailbox.id)
             .where(among_emails)
         ).all()
     return rows

@@ -100,9 +100,14 @@ class DagsterDeployment(ProcessGroup):
     ) -> None:
         self.home = home
         # Domain checks query DNS servers outside the machine unless a test gives its own
-        # (WARMUP_DNS_NAMESERVERS): off unless `env` turns them on. An open date's fill-rate
-        # runs come every clock hour, every 2 real s at 1800x: off unless `env` asks for them.
-        off = {"WARMUP_DOMAIN_CHECKS": "false", "WARMUP_FILL_RATE_REFRESH_SECONDS": "0"}
+        # (WARMUP_DNS_NAMESERVERS), and engagement (with health) needs an IMAP side: both
+        # off unless `env` turns them on. An open date's fill-rate runs come every clock
+        # hour, every 2 real s at 1800x: off unless `env` asks for them.
+        off = {
+            "WARMUP_DOMAIN_CHECKS": "false",
+            "WARMUP_ENGAGE": "false",
+            "WARMUP_FILL_RATE_REFRESH_SECONDS": "0",
+        }
         self.env = {**dagster_env(), **off, **os.environ, **env, "DAGSTER_HOME": str(home)}
         self.env["WARMUP_DAGSTER_POSTGRES_URL"] = storage_url
         config = yaml.safe_load((REPO / "dagster.yaml").read_text())

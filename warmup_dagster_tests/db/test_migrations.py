@@ -29,6 +29,7 @@ TABLES = {
     "engagement_mailboxes",
     "domain_checks",
     "secret_key_check",
+    "mailbox_health",
 }
 
 
@@ -194,4 +195,40 @@ def test_0009_takes_replied_jobs_and_steps_down_to_sent(db_url, cipher):
         conn.execute(text("UPDATE warmup_jobs SET status = 'REPLIED'"))
     migrate.upgrade(db_url)
     assert _tables(db_url) >= TABLES
+    engine.dispose()
+
+
+def test_0012_gives_engagements_their_jobs_local_date_and_steps_down(db_url, cipher):
+    """Going up, engagements taken in before the column take their job's local date (the
+    send-log row's); going down drops the column, the health table and the indexes."""
+    engine = make_engine(db_url)
+    at = datetime(2026, 3, 2, 23, tzinfo=UTC)
+    box = _mailbox_at_head(engine, at, cipher)
+    migrate.downgrade(db_url, "0011")
+    assert "mailbox_health" not in _tables(db_url)
+    with Session(engine) as session, session.begin():
+        job = add_job(session, box, box, at, JobStatus.SENT, local_date=at.date().replace(day=3))
+        session.execute(
+            text(
+                "INSERT INTO engagements (job_id, message_id, recipient_mailbox_id, "
+                "sender_mailbox_id, turn, sent_at, due_at, done, placement, seen, flagged, "
+                "filed, sent_copy, attempts, created_at, updated_at) VALUES (:job, '<m@x>', "
+                ":box, :box, 1, :at, :at, false, 'PENDING', false, false, false, 'PENDING', 0, "
+                ":at, :at)"
+            ),
+            {"job": job.id, "box": box.id, "at": at},
+        )
+    migrate.upgrade(db_url)
+    with engine.connect() as conn:
+        [day] = conn.execute(text("SELECT local_date FROM engagements")).scalars().all()
+    assert str(day) == "2026-03-03"
+    indexes = {i["name"] for i in inspect(engine).get_indexes("send_log")}
+    assert "ix_send_log_refusals" in indexes
+    migrate.downgrade(db_url, "0011")
+    columns = {c["name"] for c in inspect(engine).get_columns("engagements")}
+    assert "local_date" not in columns and "mailbox_health" not in _tables(db_url)
+    assert "ix_send_log_refusals" not in {
+        i["name"] for i in inspect(engine).get_indexes("send_log")
+    }
+    migrate.upgrade(db_url)
     engine.dispose()

@@ -69,6 +69,7 @@ def engage_settings(cert, **env: str) -> Settings:
         "WARMUP_ENGAGE_RECHECK_MINUTES": "10",
         "WARMUP_ENGAGE_FLAG_RATE": "0.5",
         "WARMUP_ENGAGE_MAX_TURNS": "2",
+        "WARMUP_HEALTH_MIN_MESSAGES": "2",
     }
     values.update({f"WARMUP_{k.upper()}": v for k, v in env.items()})
     return load_settings(values)

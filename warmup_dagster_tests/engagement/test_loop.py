@@ -1,7 +1,8 @@
 """The whole loop against real servers, on both databases: plan, send through the real Sender
 to an SMTP server that delivers into Dovecot (every other message into Junk), engage over
 IMAPS (rescue, seen, flag, file, the senders' copies too), reply, send the replies, engage
-them: thread headers, statuses, placements and the counters all as they should be."""
+them: thread headers, statuses, placements and the counters all as they should be, and the
+senders' placement per local date and their health recorded, which the next plan follows."""
 
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ from sqlalchemy.orm import Session
 from warmup_dagster.clock import FixedClock
 from warmup_dagster.core.content import is_warmup_message_id
 from warmup_dagster.core.engagement import wants_flag
+from warmup_dagster.core.health import Figures, HealthState
 from warmup_dagster.db.models import (
     Engagement,
     EngagementMailbox,
     JobKind,
     JobStatus,
+    MailboxHealth,
     Placement,
     SendLog,
     SentCopy,
     WarmupJob,
 )
 from warmup_dagster.engagement.run import Engager
+from warmup_dagster.health import placement, store
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.queue.audit import counter_mismatches
 from warmup_dagster.queue.counting import count_sends
@@ -93,6 +97,27 @@ def test_the_whole_loop_plan_send_deliver_engage_reply(engine, cipher, smtp, dov
         assert e.sent_copy is SentCopy.FILED and e.reply_job_id is not None
         assert e.sent_at == job.sent_at or abs(e.sent_at - job.sent_at) < timedelta(seconds=5)
     assert summary.placements == {"INBOX": 4, "SPAM": 4}
+
+    # Placement is the sender's, per local date: where the server put each one's mail.
+    monday = MONDAY_5AM.date()
+    landed = Counter((j.mailbox_id, delivered[j.message_id][1]) for j in sends)
+    with engine.connect() as conn:
+        assert placement.by_day(conn, monday, monday) == {
+            (box_id, monday): Figures(inbox=landed[box_id, "INBOX"], spam=landed[box_id, JUNK])
+            for box_id in boxes.ids.values()
+        }
+    # Health: two placed each (WARMUP_HEALTH_MIN_MESSAGES=2); half in spam throttles (35%),
+    # all of it pauses (60%).
+    assert store.refresh(engine, settings, clock.now()) == 4
+    expected = {0: HealthState.HEALTHY, 1: HealthState.THROTTLED, 2: HealthState.PAUSED}
+    with Session(engine) as session:
+        health = {h.mailbox_id: h for h in session.scalars(select(MailboxHealth))}
+    for box_id in boxes.ids.values():
+        assert health[box_id].state is expected[landed[box_id, JUNK]]
+        assert (health[box_id].spam, health[box_id].inbox) == (
+            landed[box_id, JUNK],
+            landed[box_id, "INBOX"],
+        )
 
     # On the server: inboxes, spam and sent folders are empty, everything is in Warmup, seen,
     # the chosen ones flagged; the senders' copies are in their own Warmup folders.
@@ -169,3 +194,13 @@ def test_the_whole_loop_plan_send_deliver_engage_reply(engine, cipher, smtp, dov
         passes = list(session.scalars(select(EngagementMailbox)))
     assert {p.mailbox_id for p in passes} == set(boxes.ids.values())
     assert all(p.paused_reason is None and p.leased_until is None for p in passes)
+
+    # Wednesday's plan follows the health judged on Monday: a throttled mailbox gets half its
+    # quota, a paused one none.
+    clock.advance(seconds=(MONDAY_5AM + timedelta(days=2) - clock.now()).total_seconds())
+    plans = plan_mailboxes(engine, boxes.emails, settings, clock, replan=False)
+    for plan in plans:
+        state = health[plan.mailbox_id].state
+        kept = {HealthState.THROTTLED: plan.quota.ramp // 2, HealthState.PAUSED: 0}
+        assert plan.quota.value == kept.get(state, plan.quota.ramp), plan
+        assert ("health" in plan.quota.reason) is (state in kept)
