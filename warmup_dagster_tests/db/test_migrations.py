@@ -28,6 +28,7 @@ TABLES = {
     "engagements",
     "engagement_mailboxes",
     "domain_checks",
+    "mailbox_oauth",
 }
 
 
