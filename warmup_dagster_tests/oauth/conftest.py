@@ -21,13 +21,9 @@ LIFETIME = 3600  # seconds an access token lives at the test provider
 
 
 @pytest.fixture
-def fixed() -> FixedClock:
-    return FixedClock(MONDAY_5AM)
-
-
-@pytest.fixture
-def provider(fixed) -> Iterator[OAuthServer]:
-    with OAuthServer(clock=fixed, lifetime=LIFETIME) as server:
+def provider(clock: FixedClock) -> Iterator[OAuthServer]:
+    """The provider, judging expiry by the tests' clock."""
+    with OAuthServer(clock=clock, lifetime=LIFETIME) as server:
         yield server
 
 
