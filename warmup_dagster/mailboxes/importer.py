@@ -198,7 +198,7 @@ def _write_sign_in(
     conn = session.connection()
     oauth = [row for row in rows if row.oauth_provider is not None]
     if oauth:
-        ids = dict(session.execute(select(Mailbox.email, Mailbox.id)).tuples())
+        ids = dict(session.execute(select(Mailbox.email, Mailbox.id)).all())
         for row in oauth:
             assert row.oauth_provider is not None
             save_connection(

@@ -1,0 +1,99 @@
+"""`warmup mailboxes connect`, driven as an owner would, against the local OAuth2 server's
+device-code flow: the import leaves an OAuth2 mailbox waiting, connecting stores its refresh
+token (encrypted) and resumes it."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warmup_dagster.cli import main
+from warmup_dagster.clock import RealClock
+from warmup_dagster.db.engine import make_engine
+from warmup_dagster.db.models import Mailbox, MailboxOAuth, MailboxState
+from warmup_dagster.oauth.tokens import TokenStore
+from warmup_dagster.settings import load_settings
+from warmup_dagster.testing.oauth_server import OAuthServer
+from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
+
+EMAIL = "ann@oauth.example"
+
+
+@pytest.fixture
+def server():
+    with OAuthServer() as provider:
+        yield provider
+
+
+@pytest.fixture
+def warmup(empty_db_url, tmp_path, server):
+    runner = CliRunner()
+    env = {
+        "WARMUP_DATABASE_URL": empty_db_url,
+        "WARMUP_SECRET_KEY": TEST_SECRET,
+        "DAGSTER_HOME": str(tmp_path),
+        **server.settings(),
+    }
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), env=env)
+
+    run.env = env
+    return run
+
+
+def test_import_waits_for_connect_which_stores_the_token_and_resumes(
+    warmup, tmp_path, server, cipher, empty_db_url
+):
+    assert warmup("db", "upgrade").exit_code == 0
+    path = tmp_path / "boxes.csv"
+    path.write_text(
+        csv_text([row(EMAIL, auth="oauth2", oauth_provider="generic", smtp_password="",
+                      imap_password="")])
+    )  # fmt: skip
+    result = warmup("mailboxes", "import", str(path))
+    assert result.exit_code == 0, result.output
+    listing = warmup("mailboxes", "list", "--state", "paused").output
+    assert f"warmup mailboxes connect {EMAIL} --provider generic" in listing
+
+    server.auto_approve = EMAIL  # the owner enters the code and consents
+    result = warmup("mailboxes", "connect", EMAIL, "--provider", "generic")
+    assert result.exit_code == 0, result.output
+    assert f"{server.url}/verify and enter the code " in result.output
+    assert f"{EMAIL}: connected with generic; resumed" in result.output
+
+    engine = make_engine(empty_db_url)
+    try:
+        with Session(engine) as session:
+            box = session.scalar(select(Mailbox).where(Mailbox.email == EMAIL))
+            stored = session.get(MailboxOAuth, box.id)
+            assert box.state is MailboxState.ACTIVE and box.state_reason is None
+            refresh = cipher.decrypt(stored.refresh_token_enc)
+            assert refresh.startswith("rt-") and refresh not in result.output
+        # The flow's first access token is stored too: the first send needs no refresh.
+        settings = load_settings(warmup.env)
+        login = TokenStore(engine, RealClock(), settings, cipher).login(box.id)
+        assert login is not None and not login.fresh and server.validate(login.token) == EMAIL
+        assert sum(server.refreshes.values()) == 0
+    finally:
+        engine.dispose()
+
+    # The client secret is a secret: `warmup config` never shows it.
+    config = warmup("config").output
+    assert "WARMUP_OAUTH_GENERIC_CLIENT_ID=warmup-test-client" in config
+    assert server.client_secret not in config
+
+
+def test_connect_names_what_is_missing(warmup, server, tmp_path):
+    assert warmup("db", "upgrade").exit_code == 0
+    result = warmup("mailboxes", "connect", "nobody@oauth.example", "--provider", "generic")
+    assert result.exit_code == 1 and "no mailbox 'nobody@oauth.example'" in result.output
+    path = tmp_path / "boxes.csv"
+    path.write_text(csv_text([row(EMAIL)]))
+    assert warmup("mailboxes", "import", str(path)).exit_code == 0
+    result = warmup("mailboxes", "connect", EMAIL, "--provider", "google")
+    assert result.exit_code == 1
+    assert "OAuth2 provider google needs WARMUP_OAUTH_GOOGLE_CLIENT_ID" in result.output
