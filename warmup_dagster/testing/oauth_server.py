@@ -80,6 +80,12 @@ class OAuthServer:
         with self._lock:
             self._revoked.add(user)
 
+    def drop_access(self, user: str) -> None:
+        """End the user's access tokens before their expiry (as a provider does after a
+        password change); the refresh token keeps working."""
+        with self._lock:
+            self._access = {t: v for t, v in self._access.items() if v[0] != user}
+
     def fail_next(self, count: int) -> None:
         """Answer the next `count` token requests with 503 (a provider's bad minute)."""
         with self._lock:
