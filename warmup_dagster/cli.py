@@ -29,7 +29,7 @@ from warmup_dagster.domains import cli as domains_cli
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
 from warmup_dagster.oauth.connect import ConnectFailed, connect
-from warmup_dagster.oauth.providers import PROVIDERS, ProviderNotConfigured
+from warmup_dagster.oauth.providers import FLOWS, PROVIDERS, ProviderNotConfigured
 from warmup_dagster.progress import progress_for
 from warmup_dagster.prune_command import prune_command
 from warmup_dagster.settings import Settings, SettingsError, load_settings
@@ -203,12 +203,18 @@ def _change_state(app: App, email: str, state: MailboxState, reason: str | None)
     type=click.Choice(PROVIDERS, case_sensitive=False),
     help="Where the mailbox signs in (its client is set by WARMUP_OAUTH_<PROVIDER>_*).",
 )
+@click.option(
+    "--flow",
+    type=click.Choice(FLOWS),
+    help="device: a code entered on any device (default; not for Google); browser: a URL "
+    "opened in a browser on this machine (default for Google).",
+)
 @pass_app
 @needs_secret_key
-def mailboxes_connect(app: App, email: str, provider_name: str) -> None:
-    """Sign EMAIL in with OAuth2 (XOAUTH2): shows a URL and a code for the mailbox's owner to
-    enter there, waits for their consent, and stores the refresh token, encrypted. A mailbox
-    paused for an OAuth2 reason (not connected yet, its token refused) is resumed."""
+def mailboxes_connect(app: App, email: str, provider_name: str, flow: str | None) -> None:
+    """Sign EMAIL in with OAuth2 (XOAUTH2): shows the mailbox's owner where to consent,
+    waits for it, and stores the refresh token, encrypted. A mailbox paused for an OAuth2
+    reason (not connected yet, its token refused) is resumed."""
     try:
         done = connect(
             app.engine,
@@ -218,6 +224,7 @@ def mailboxes_connect(app: App, email: str, provider_name: str) -> None:
             email,
             provider_name.lower(),
             show=click.echo,
+            flow=flow,
         )
     except (MailboxNotFound, ProviderNotConfigured, ConnectFailed) as exc:
         raise click.ClickException(str(exc)) from None

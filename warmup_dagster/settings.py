@@ -318,6 +318,9 @@ class Settings(BaseSettings):
     oauth_generic_device_url: Annotated[str, AfterValidator(_endpoint_url)] = Field(
         "", description="device authorization endpoint URL"
     )
+    oauth_generic_authorize_url: Annotated[str, AfterValidator(_endpoint_url)] = Field(
+        "", description="authorization endpoint URL (the browser flow)"
+    )
     oauth_generic_client_id: str = Field("", description="client id")
     oauth_generic_client_secret: SecretStr = Field(SecretStr(""), description="its secret")
     oauth_generic_scopes: str = Field("", description="space-separated scopes")

@@ -1,7 +1,8 @@
 """Talking to a provider's OAuth2 endpoints, through authlib's requests client.
 
 `refresh` trades a refresh token for an access token; `start_device` and `poll_device` are the
-device-code flow (RFC 8628) by which `warmup mailboxes connect` gets a refresh token. Every
+device-code flow (RFC 8628), `authorization_url` and `exchange_code` the browser's
+authorization-code flow with PKCE, by which `warmup mailboxes connect` gets a refresh token. Every
 answer is one of three: a `Token`, `Refused` (the provider said no for good: revoked or
 expired consent, a wrong client; asking again will not help) or `Unavailable` (a 5xx, 429, a
 timeout, a dropped connection: asking again later may).
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from warmup_dagster.oauth.providers import Provider
@@ -195,3 +197,58 @@ def poll_device(
                     raise
             if time.monotonic() >= end:
                 raise Refused("expired_token", "the code was not entered in time")
+
+
+def _browser_session(
+    provider: Provider, redirect_uri: str, timeout: float, state: str
+) -> OAuth2Session:
+    session = _session(provider, timeout, provider.scopes)
+    session.redirect_uri = redirect_uri
+    session.code_challenge_method = "S256"
+    session.state = state
+    return session
+
+
+def authorization_url(provider: Provider, redirect_uri: str, code_verifier: str, state: str) -> str:
+    """The URL the owner opens to consent (authorization code with PKCE, RFC 7636), which
+    sends the browser back to `redirect_uri` with the code."""
+    if not provider.authorize_url:
+        raise Refused(
+            "no_authorize_endpoint", f"{provider.name} has no authorization endpoint configured"
+        )
+    with _browser_session(provider, redirect_uri, 0, state) as session:
+        url, _ = session.create_authorization_url(
+            provider.authorize_url,
+            state=state,
+            code_verifier=code_verifier,
+            **dict(provider.authorize_params),
+        )
+    return url
+
+
+def exchange_code(
+    provider: Provider,
+    redirect_uri: str,
+    authorization_response: str,
+    code_verifier: str,
+    state: str,
+    timeout: float,
+) -> Token:
+    """Trade the code the browser came back with for tokens; authlib checks the state.
+
+    Raises:
+        Refused: a wrong state, a code refused; Unavailable: as `refresh`.
+    """
+    with _browser_session(provider, redirect_uri, timeout, state) as session:
+        try:
+            return _token(
+                _call(
+                    lambda: session.fetch_token(
+                        provider.token_url,
+                        authorization_response=authorization_response,
+                        code_verifier=code_verifier,
+                    )
+                )
+            )
+        except AuthlibBaseError as exc:  # a state that does not match, no code
+            raise Refused(exc.error or "invalid_request", exc.description) from None

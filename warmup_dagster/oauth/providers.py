@@ -28,16 +28,31 @@ class ProviderNotConfigured(ValueError):
     """A mailbox names a provider whose client the deployment has not configured."""
 
 
+# How `warmup mailboxes connect` gets a refresh token: the device-code flow (a code entered
+# on any device), or a browser's authorization-code flow back to a loopback port (RFC 8252).
+DEVICE = "device"
+BROWSER = "browser"
+FLOWS = (DEVICE, BROWSER)
+
+
 @dataclass(frozen=True)
 class Provider:
-    """One provider's endpoints, scopes and the deployment's client there."""
+    """One provider's endpoints, scopes and the deployment's client there.
+
+    `flow` is the connect flow it takes by default: Google's device-code flow does not allow
+    the mail scope, so Google signs in through the browser.
+    """
 
     name: str
     token_url: str
     device_url: str
+    authorize_url: str
     scopes: str
     client_id: str
     client_secret: str = field(repr=False)
+    flow: str = DEVICE
+    # Extra authorization parameters: Google gives a refresh token only when asked so.
+    authorize_params: tuple[tuple[str, str], ...] = ()
 
 
 def provider(settings: Settings, name: str) -> Provider:
@@ -51,9 +66,12 @@ def provider(settings: Settings, name: str) -> Provider:
             GOOGLE,
             "https://oauth2.googleapis.com/token",
             "https://oauth2.googleapis.com/device/code",
+            "https://accounts.google.com/o/oauth2/v2/auth",
             GOOGLE_SCOPES,
             settings.oauth_google_client_id,
             settings.oauth_google_client_secret.get_secret_value(),
+            flow=BROWSER,
+            authorize_params=(("access_type", "offline"), ("prompt", "consent")),
         )
     elif name == MICROSOFT:
         base = f"https://login.microsoftonline.com/{settings.oauth_microsoft_tenant}/oauth2/v2.0"
@@ -61,6 +79,7 @@ def provider(settings: Settings, name: str) -> Provider:
             MICROSOFT,
             f"{base}/token",
             f"{base}/devicecode",
+            f"{base}/authorize",
             MICROSOFT_SCOPES,
             settings.oauth_microsoft_client_id,
             settings.oauth_microsoft_client_secret.get_secret_value(),
@@ -70,6 +89,7 @@ def provider(settings: Settings, name: str) -> Provider:
             GENERIC,
             settings.oauth_generic_token_url,
             settings.oauth_generic_device_url,
+            settings.oauth_generic_authorize_url,
             settings.oauth_generic_scopes,
             settings.oauth_generic_client_id,
             settings.oauth_generic_client_secret.get_secret_value(),

@@ -1,17 +1,18 @@
-"""A real OAuth2 provider on loopback, for tests only: token, device and introspection
-endpoints (http.server in a thread).
+"""A real OAuth2 provider on loopback, for tests only: token, device, authorization and
+introspection endpoints (http.server in a thread).
 
-`OAuthServer` issues refresh tokens (`grant`, or the device-code flow once a user code is
-approved), refreshes them into access tokens that expire `lifetime` seconds later on the clock
-it was given, refuses revoked refresh tokens with `invalid_grant`, answers a number of requests
-with a 503 on demand (`fail_next`), and tells whether an access token is active (`validate` in
-process for the test SMTP server; `/introspect` over HTTP, RFC 7662, for Dovecot's `oauth2`
-passdb).
+`OAuthServer` issues refresh tokens (`grant`, the device-code flow once a user code is
+approved, or the authorization-code flow with PKCE), refreshes them into access tokens that
+expire `lifetime` seconds later on the clock it was given, refuses revoked refresh tokens with
+`invalid_grant`, answers a number of requests with a 503 on demand (`fail_next`), and tells
+whether an access token is active (`validate` in process for the test SMTP server;
+`/introspect` over HTTP, RFC 7662, for Dovecot's `oauth2` passdb).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from warmup_dagster.clock import Clock, RealClock
 
@@ -59,6 +60,7 @@ class OAuthServer:
         self._revoked: set[str] = set()  # users whose consent is revoked
         self._access: dict[str, tuple[str, datetime]] = {}  # access token -> (user, expiry)
         self._devices: dict[str, dict] = {}  # device code -> its state
+        self._codes: dict[str, tuple[str, str, str]] = {}  # code -> (user, redirect, challenge)
         self._failures = 0
         self.refreshes: Counter[str] = Counter()  # successful refreshes by user
         self.refused: Counter[str] = Counter()  # refresh requests refused, by user
@@ -113,6 +115,10 @@ class OAuthServer:
         return f"{self.url}/device"
 
     @property
+    def authorize_url(self) -> str:
+        return f"{self.url}/authorize"
+
+    @property
     def introspection_url(self) -> str:
         return f"{self.url}/introspect"
 
@@ -121,6 +127,7 @@ class OAuthServer:
         return {
             "WARMUP_OAUTH_GENERIC_TOKEN_URL": self.token_url,
             "WARMUP_OAUTH_GENERIC_DEVICE_URL": self.device_url,
+            "WARMUP_OAUTH_GENERIC_AUTHORIZE_URL": self.authorize_url,
             "WARMUP_OAUTH_GENERIC_CLIENT_ID": self.client_id,
             "WARMUP_OAUTH_GENERIC_CLIENT_SECRET": self.client_secret,
             "WARMUP_OAUTH_GENERIC_SCOPES": "mail offline_access",
@@ -142,6 +149,15 @@ class OAuthServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                """The authorization endpoint: a consenting `auto_approve` user is sent back
+                to the client's redirect URI with a code (or `access_denied` when none)."""
+                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                self.send_response(302)
+                self.send_header("Location", owner._authorized(query))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the tests read the counters, not a log."""
@@ -194,6 +210,8 @@ class OAuthServer:
             return self._refreshed(form.get("refresh_token", ""))
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             return self._device_token(form.get("device_code", ""))
+        if grant == "authorization_code":
+            return self._code_token(form)
         return 400, {"error": "unsupported_grant_type"}
 
     def _client_ok(self, form: dict[str, str], authorization: str | None) -> bool:
@@ -220,6 +238,29 @@ class OAuthServer:
         token = "at-" + secrets.token_urlsafe(16)
         self._access[token] = (user, self.clock.now() + timedelta(seconds=self.lifetime))
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
+
+    def _authorized(self, query: dict[str, str]) -> str:
+        """Where the browser goes after the consent page: the redirect URI with a code."""
+        redirect = query.get("redirect_uri", "")
+        state = query.get("state", "")
+        if self.auto_approve is None or query.get("client_id") != self.client_id:
+            return f"{redirect}?{urlencode({'error': 'access_denied', 'state': state})}"
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = (self.auto_approve, redirect, query.get("code_challenge", ""))
+        return f"{redirect}?{urlencode({'code': code, 'state': state})}"
+
+    def _code_token(self, form: dict[str, str]) -> tuple[int, dict]:
+        """The code's tokens, if its redirect URI and PKCE verifier (S256) match."""
+        with self._lock:
+            found = self._codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "").encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if found is None or found[1] != form.get("redirect_uri") or found[2] != challenge.decode():
+            return 400, {"error": "invalid_grant", "error_description": "bad code"}
+        refresh = self.grant(found[0])
+        with self._lock:
+            return 200, {**self._issue(found[0]), "refresh_token": refresh}
 
     def _new_device(self) -> dict:
         device, user_code = secrets.token_urlsafe(16), secrets.token_hex(4).upper()

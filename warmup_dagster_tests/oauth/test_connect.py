@@ -4,6 +4,10 @@ token (encrypted) and resumes it."""
 
 from __future__ import annotations
 
+import threading
+import urllib.request
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -13,10 +17,12 @@ from warmup_dagster.cli import main
 from warmup_dagster.clock import RealClock
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import Mailbox, MailboxOAuth, MailboxState
+from warmup_dagster.oauth.connect import ConnectFailed, connect
 from warmup_dagster.oauth.tokens import TokenStore
 from warmup_dagster.settings import load_settings
 from warmup_dagster.testing.oauth_server import OAuthServer
-from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.conftest import MONDAY_5AM, TEST_SECRET
+from warmup_dagster_tests.factories import add_mailbox, add_user
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 EMAIL = "ann@oauth.example"
@@ -97,3 +103,38 @@ def test_connect_names_what_is_missing(warmup, server, tmp_path):
     result = warmup("mailboxes", "connect", EMAIL, "--provider", "google")
     assert result.exit_code == 1
     assert "OAuth2 provider google needs WARMUP_OAUTH_GOOGLE_CLIENT_ID" in result.output
+
+
+def _browser(opened: list[str]):
+    """The owner's browser: opens the URL shown (the last line), follows the provider's
+    redirect back to the command's loopback port."""
+
+    def show(text: str) -> None:
+        url = text.splitlines()[-1]
+        opened.append(url)
+        threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=10).read()).start()
+
+    return show
+
+
+def test_the_browser_flow_comes_back_with_a_code_checked_by_pkce(engine, cipher, server):
+    with Session(engine) as session, session.begin():
+        box_id = add_mailbox(session, add_user(session, "ann", MONDAY_5AM), EMAIL,
+                             MONDAY_5AM, cipher).id  # fmt: skip
+    settings = load_settings(server.settings())
+    server.auto_approve = EMAIL
+    opened: list[str] = []
+    done = connect(engine, RealClock(), settings, cipher, EMAIL, "generic", _browser(opened),
+                   flow="browser", wait=30)  # fmt: skip
+    assert done.email == EMAIL and not done.resumed
+    query = parse_qs(urlsplit(opened[0]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"][0].startswith(
+        "http://127.0.0.1:"
+    )
+    login = TokenStore(engine, RealClock(), settings, cipher).login(box_id)
+    assert login is not None and server.validate(login.token) == EMAIL
+
+    server.auto_approve = None  # the owner declines
+    with pytest.raises(ConnectFailed, match="access_denied"):
+        connect(engine, RealClock(), settings, cipher, EMAIL, "generic", _browser([]),
+                flow="browser", wait=30)  # fmt: skip
