@@ -169,14 +169,7 @@ async def _login(client: aiosmtplib.SMTP, account: Account) -> Failure | None:
         return await _xoauth2(client, account)
     mechanisms = [name for name in _AUTH_PREFERENCE if name in client.server_auth_methods]
     if not mechanisms:
-        offered = " ".join(client.server_auth_methods) or "none"
-        return Failure(
-            Outcome.PAUSE,
-            None,
-            "",
-            f"{account.host}:{account.port} offers no AUTH mechanism we support "
-            f"(offered: {offered})",
-        )
+        return _unsupported(client, account, "offers no AUTH mechanism we support")
     refusal: aiosmtplib.SMTPAuthenticationError | None = None
     for name in mechanisms:
         authenticate = getattr(client, _AUTH_PREFERENCE[name])
@@ -203,16 +196,19 @@ async def _xoauth2(client: aiosmtplib.SMTP, account: Account) -> Failure | None:
         aiosmtplib.SMTPAuthenticationError: the server refused the token.
     """
     if "xoauth2" not in client.server_auth_methods:
-        offered = " ".join(client.server_auth_methods) or "none"
-        return Failure(
-            Outcome.PAUSE,
-            None,
-            "",
-            f"{account.host}:{account.port} does not offer AUTH XOAUTH2, which an OAuth2 "
-            f"mailbox signs in with (offered: {offered})",
+        return _unsupported(
+            client, account, "does not offer AUTH XOAUTH2, which an OAuth2 mailbox signs in with"
         )
     await client.auth_xoauth2(account.username, account.password)
     return None
+
+
+def _unsupported(client: aiosmtplib.SMTP, account: Account, what: str) -> Failure:
+    """The pause of a server that offers no way in this mailbox can use."""
+    offered = " ".join(client.server_auth_methods) or "none"
+    return Failure(
+        Outcome.PAUSE, None, "", f"{account.host}:{account.port} {what} (offered: {offered})"
+    )
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:

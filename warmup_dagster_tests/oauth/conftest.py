@@ -15,14 +15,18 @@ from warmup_dagster.oauth.tokens import save_connection
 from warmup_dagster.settings import Settings, load_settings
 from warmup_dagster.testing.oauth_server import OAuthServer
 from warmup_dagster_tests.conftest import MONDAY_5AM
+from warmup_dagster_tests.engagement.conftest import cert
 from warmup_dagster_tests.factories import add_mailbox, add_user
+
+__all__ = ["cert", "oauth_mailbox", "oauth_settings", "provider"]
 
 LIFETIME = 3600  # seconds an access token lives at the test provider
 
 
 @pytest.fixture
 def provider(clock: FixedClock) -> Iterator[OAuthServer]:
-    """The provider, judging expiry by the tests' clock."""
+    """The provider, judging expiry by the tests' fixed clock (a run on a clock of its own
+    then sees its tokens never expire)."""
     with OAuthServer(clock=clock, lifetime=LIFETIME) as server:
         yield server
 

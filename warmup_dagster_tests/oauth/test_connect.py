@@ -1,4 +1,4 @@
-"""`warmup mailboxes connect`, driven as an owner would, against the local OAuth2 server's
+"""`warmup mailboxes connect`, driven as an owner would, against the local OAuth2 provider's
 device-code flow: the import leaves an OAuth2 mailbox waiting, connecting stores its refresh
 token (encrypted) and resumes it."""
 
@@ -20,7 +20,6 @@ from warmup_dagster.db.models import Mailbox, MailboxOAuth, MailboxState
 from warmup_dagster.oauth.connect import ConnectFailed, connect
 from warmup_dagster.oauth.tokens import TokenStore
 from warmup_dagster.settings import load_settings
-from warmup_dagster.testing.oauth_server import OAuthServer
 from warmup_dagster_tests.conftest import MONDAY_5AM, TEST_SECRET
 from warmup_dagster_tests.factories import add_mailbox, add_user
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
@@ -29,19 +28,13 @@ EMAIL = "ann@oauth.example"
 
 
 @pytest.fixture
-def server():
-    with OAuthServer() as provider:
-        yield provider
-
-
-@pytest.fixture
-def warmup(empty_db_url, tmp_path, server):
+def warmup(empty_db_url, tmp_path, provider):
     runner = CliRunner()
     env = {
         "WARMUP_DATABASE_URL": empty_db_url,
         "WARMUP_SECRET_KEY": TEST_SECRET,
         "DAGSTER_HOME": str(tmp_path),
-        **server.settings(),
+        **provider.settings(),
     }
 
     def run(*args: str):
@@ -52,7 +45,7 @@ def warmup(empty_db_url, tmp_path, server):
 
 
 def test_import_waits_for_connect_which_stores_the_token_and_resumes(
-    warmup, tmp_path, server, cipher, empty_db_url
+    warmup, tmp_path, provider, cipher, empty_db_url
 ):
     assert warmup("db", "upgrade").exit_code == 0
     path = tmp_path / "boxes.csv"
@@ -65,10 +58,10 @@ def test_import_waits_for_connect_which_stores_the_token_and_resumes(
     listing = warmup("mailboxes", "list", "--state", "paused").output
     assert f"warmup mailboxes connect {EMAIL} --provider generic" in listing
 
-    server.auto_approve = EMAIL  # the owner enters the code and consents
+    provider.auto_approve = EMAIL  # the owner enters the code and consents
     result = warmup("mailboxes", "connect", EMAIL, "--provider", "generic")
     assert result.exit_code == 0, result.output
-    assert f"{server.url}/verify and enter the code " in result.output
+    assert f"{provider.url}/verify and enter the code " in result.output
     assert f"{EMAIL}: connected with generic; resumed" in result.output
 
     engine = make_engine(empty_db_url)
@@ -82,18 +75,18 @@ def test_import_waits_for_connect_which_stores_the_token_and_resumes(
         # The flow's first access token is stored too: the first send needs no refresh.
         settings = load_settings(warmup.env)
         login = TokenStore(engine, RealClock(), settings, cipher).login(box.id)
-        assert login is not None and not login.fresh and server.validate(login.token) == EMAIL
-        assert sum(server.refreshes.values()) == 0
+        assert login is not None and not login.fresh and provider.validate(login.token) == EMAIL
+        assert sum(provider.refreshes.values()) == 0
     finally:
         engine.dispose()
 
     # The client secret is a secret: `warmup config` never shows it.
     config = warmup("config").output
     assert "WARMUP_OAUTH_GENERIC_CLIENT_ID=warmup-test-client" in config
-    assert server.client_secret not in config
+    assert provider.client_secret not in config
 
 
-def test_connect_names_what_is_missing(warmup, server, tmp_path):
+def test_connect_names_what_is_missing(warmup, provider, tmp_path):
     assert warmup("db", "upgrade").exit_code == 0
     result = warmup("mailboxes", "connect", "nobody@oauth.example", "--provider", "generic")
     assert result.exit_code == 1 and "no mailbox 'nobody@oauth.example'" in result.output
@@ -117,12 +110,12 @@ def _browser(opened: list[str]):
     return show
 
 
-def test_the_browser_flow_comes_back_with_a_code_checked_by_pkce(engine, cipher, server):
+def test_the_browser_flow_comes_back_with_a_code_checked_by_pkce(engine, cipher, provider):
     with Session(engine) as session, session.begin():
         box_id = add_mailbox(session, add_user(session, "ann", MONDAY_5AM), EMAIL,
                              MONDAY_5AM, cipher).id  # fmt: skip
-    settings = load_settings(server.settings())
-    server.auto_approve = EMAIL
+    settings = load_settings(provider.settings())
+    provider.auto_approve = EMAIL
     opened: list[str] = []
     done = connect(engine, RealClock(), settings, cipher, EMAIL, "generic", _browser(opened),
                    flow="browser", wait=30)  # fmt: skip
@@ -132,9 +125,9 @@ def test_the_browser_flow_comes_back_with_a_code_checked_by_pkce(engine, cipher,
         "http://127.0.0.1:"
     )
     login = TokenStore(engine, RealClock(), settings, cipher).login(box_id)
-    assert login is not None and server.validate(login.token) == EMAIL
+    assert login is not None and provider.validate(login.token) == EMAIL
 
-    server.auto_approve = None  # the owner declines
+    provider.auto_approve = None  # the owner declines
     with pytest.raises(ConnectFailed, match="access_denied"):
         connect(engine, RealClock(), settings, cipher, EMAIL, "generic", _browser([]),
                 flow="browser", wait=30)  # fmt: skip

@@ -27,9 +27,9 @@ from warmup_dagster.db.models import (
 from warmup_dagster.oauth.providers import GENERIC
 from warmup_dagster.oauth.tokens import save_connection
 from warmup_dagster.planning.planner import plan_mailboxes
-from warmup_dagster.testing.imap_server import DeliveringSmtp, DovecotMissing, DovecotServer
+from warmup_dagster.testing.imap_server import DeliveringSmtp, DovecotServer
 from warmup_dagster_tests.conftest import MONDAY_5AM
-from warmup_dagster_tests.engagement.conftest import cert, engage_settings  # noqa: F401
+from warmup_dagster_tests.engagement.conftest import engage_settings, started_dovecot
 from warmup_dagster_tests.engagement.test_loop import engage, jobs, send_until
 from warmup_dagster_tests.factories import add_mailbox, add_user
 from warmup_dagster_tests.oauth.conftest import LIFETIME
@@ -39,20 +39,14 @@ SENDS = 4  # each mailbox's Monday (ramp start)
 
 
 @pytest.fixture
-def dovecot(cert, provider) -> Iterator[DovecotServer]:  # noqa: F811
-    try:
-        server = DovecotServer(
-            cert=cert[0], key=cert[1], oauth2_introspection_url=provider.introspection_url
-        )
-        server.start()
-    except DovecotMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+def dovecot(cert, provider) -> Iterator[DovecotServer]:
+    server = started_dovecot(cert, oauth2_introspection_url=provider.introspection_url)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def smtp(dovecot, cert, provider) -> Iterator[DeliveringSmtp]:  # noqa: F811
+def smtp(dovecot, cert, provider) -> Iterator[DeliveringSmtp]:
     """Takes XOAUTH2 only (no password users); every other message it delivers to Junk."""
     turn = itertools.count()
     with DeliveringSmtp(
@@ -118,7 +112,7 @@ def test_plan_send_and_engage_with_xoauth2_refreshing_and_a_revoked_consent(
     smtp,
     dovecot,
     provider,
-    cert,  # noqa: F811
+    cert,
 ):
     settings = engage_settings(
         cert,

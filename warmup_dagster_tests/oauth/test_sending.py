@@ -18,7 +18,6 @@ from warmup_dagster.testing.oauth_server import OAuthServer
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
 from warmup_dagster_tests.sending.test_sender import (
     START,
-    cert,  # noqa: F401
     job_rows,
     jobs,
     mailboxes,
@@ -30,13 +29,7 @@ EMAIL = "box0@u0.example"
 
 
 @pytest.fixture
-def provider():
-    with OAuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp(cert, provider):  # noqa: F811
+def smtp(cert, provider):
     with FaultySmtpServer(
         users={}, oauth=provider, tls="starttls", cert=cert[0], key=cert[1]
     ) as server:
@@ -51,12 +44,12 @@ def oauth_box(engine, cipher, smtp, provider) -> int:
     return box_id
 
 
-def settings(cert, provider):  # noqa: F811
+def settings(cert, provider):
     env = {k.removeprefix("WARMUP_").lower(): v for k, v in provider.settings().items()}
     return settings_for(cert, oauth_retry_base_seconds="0.01", **env)
 
 
-def test_a_token_refused_before_its_expiry_is_renewed_once(engine, cipher, cert, smtp, provider):  # noqa: F811
+def test_a_token_refused_before_its_expiry_is_renewed_once(engine, cipher, cert, smtp, provider):
     box = oauth_box(engine, cipher, smtp, provider)
     s = settings(cert, provider)
     TokenStore(engine, RealClock(), s, cipher).login(box)  # an earlier run's token, stored
@@ -69,7 +62,7 @@ def test_a_token_refused_before_its_expiry_is_renewed_once(engine, cipher, cert,
         assert session.get(Mailbox, box).state is MailboxState.ACTIVE
 
 
-def test_a_fresh_token_refused_pauses_without_refreshing_again(engine, cipher, cert, provider):  # noqa: F811
+def test_a_fresh_token_refused_pauses_without_refreshing_again(engine, cipher, cert, provider):
     with OAuthServer() as elsewhere, FaultySmtpServer(
         users={}, oauth=elsewhere, tls="starttls", cert=cert[0], key=cert[1]
     ) as smtp:  # fmt: skip
@@ -84,7 +77,7 @@ def test_a_fresh_token_refused_pauses_without_refreshing_again(engine, cipher, c
         assert paused.state is MailboxState.PAUSED and "535" in paused.state_reason
 
 
-def test_a_provider_that_is_down_leaves_the_jobs_to_retry(engine, cipher, cert, smtp, provider):  # noqa: F811
+def test_a_provider_that_is_down_leaves_the_jobs_to_retry(engine, cipher, cert, smtp, provider):
     box = oauth_box(engine, cipher, smtp, provider)
     provider.fail_next(3)  # every attempt of the refresh
     (job,) = jobs(engine, [box], ["p@x.example"], at=START - timedelta(minutes=1))
