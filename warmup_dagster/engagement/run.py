@@ -219,17 +219,16 @@ class Engager:
             SecretKeyError, TokenRefused, TokenUnavailable: it can't sign in (now).
         """
         login = self.tokens.login(box.id)
-        if login is not None:
-            account = Account(
-                box.id, box.imap_host, box.imap_port, box.imap_security, box.imap_username,
-                login.token, xoauth2=True,
-            )  # fmt: skip
-            return account, login.fresh
-        password = self.cipher.decrypt(box.imap_password_enc)
         account = Account(
-            box.id, box.imap_host, box.imap_port, box.imap_security, box.imap_username, password
+            mailbox_id=box.id,
+            host=box.imap_host,
+            port=box.imap_port,
+            security=box.imap_security,
+            username=box.imap_username,
+            password=self.cipher.decrypt(box.imap_password_enc) if login is None else login.token,
+            xoauth2=login is not None,
         )
-        return account, False
+        return account, login is not None and login.fresh
 
     def _renewed(self, account: Account, session: Callable[[Account], PassOutcome]) -> PassOutcome:
         try:

@@ -302,12 +302,6 @@ def save_connection(
         conn.execute(update(_TABLE).where(_TABLE.c.mailbox_id == mailbox_id).values(values))
 
 
-def is_connected(conn: Connection, mailbox_id: int) -> bool:
-    """Whether the mailbox has a refresh token stored that was not refused."""
-    row = _row(conn, mailbox_id)
-    return row is not None and row.refresh_token_enc is not None and row.refused_reason is None
-
-
 def forget(conn: Connection, mailbox_ids: list[int]) -> None:
     """Make mailboxes sign in with their passwords again (an import's `auth` password)."""
     for part in chunks(mailbox_ids):

@@ -317,19 +317,18 @@ class Sender:
         login = None
         if not self.tokens.uses_password(box_id):
             login = await asyncio.to_thread(self.tokens.login, box_id)
-        if login is not None:
-            account = Account(box_id, host, port, security, username, login.token, xoauth2=True)
-            return account, login.fresh
-        if password_enc not in self._passwords:
+        if login is None and password_enc not in self._passwords:
             self._passwords[password_enc] = self.cipher.decrypt(password_enc)
-        return Account(
+        account = Account(
             mailbox_id=box_id,
             host=host,
             port=port,
             security=security,
             username=username,
-            password=self._passwords[password_enc],
-        ), False
+            password=self._passwords[password_enc] if login is None else login.token,
+            xoauth2=login is not None,
+        )
+        return account, login is not None and login.fresh
 
 
 def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:
