@@ -78,7 +78,6 @@ class TokenStore:
         self.margin = timedelta(seconds=settings.oauth_refresh_margin_seconds)
         self._cache: dict[int, _Cached | None] = {}  # None: a password mailbox
         self._lock = threading.Lock()
-        self.refreshes = 0  # refreshes this store made (a run's metadata; the tests)
 
     def prefetch(self, mailbox_ids: set[int]) -> None:
         """Learn which of `mailbox_ids` sign in with a password, in one query for those not
@@ -109,8 +108,9 @@ class TokenStore:
         mailbox signs in with a password.
 
         Raises:
-            TokenRefused: not connected, refused by the provider, provider not configured;
-                the mailbox is paused with the reason.
+            TokenRefused: not connected, refused by the provider, provider not configured:
+                the mailbox can't sign in; its run pauses it (a provider's refusal is also
+                recorded here and pauses it at once).
             TokenUnavailable: the provider stayed unavailable through every attempt.
         """
         now = self.clock.now()
@@ -203,7 +203,6 @@ class TokenStore:
         if failure is not None:
             raise failure
         with self._lock:
-            self.refreshes += 1
             self._cache[mailbox_id] = _Cached(answer.access_token, expires_at - self.margin)
         return Login(answer.access_token, fresh=True)
 

@@ -124,8 +124,10 @@ class _FaultyHandler(AuthGatedHandler):
         oauth = self._owner.oauth
         assert oauth is not None  # excluded from the mechanisms without one
         blob = args[1] if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, str | bytes):  # the client aborted (aiosmtpd answered it)
+            return AuthResult(success=False, handled=True)
         try:
-            raw = base64.b64decode(blob) if isinstance(blob, str) else bytes(blob or b"")
+            raw = base64.b64decode(blob) if isinstance(blob, str) else blob
             fields = dict(part.split("=", 1) for part in raw.decode().split("\x01") if "=" in part)
         except (ValueError, UnicodeDecodeError):
             fields = {}
