@@ -22,7 +22,7 @@ setup(
         "psycopg2-binary>=2.9,<3",
         "cryptography>=42",
         "pyyaml>=6",
-        "aiosmtplib>=3,<6",
+        "aiosmtplib>=5.1,<6",  # 5.1: auth_xoauth2
         "imapclient>=3,<5",
         "aiosmtpd>=1.4,<2",
         "click>=8",
@@ -37,6 +37,10 @@ setup(
         "pyspf>=2.0.14,<2.1",
         "publicsuffixlist>=1.0,<2",
         "dnslib>=0.9.24,<0.10",
+        # OAuth2 sign-in (XOAUTH2): authlib's token refresh and device-code flow, on its
+        # requests integration.
+        "authlib>=1.3,<2",
+        "requests>=2.31,<3",
     ],
     extras_require={
         "dev": [

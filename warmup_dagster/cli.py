@@ -30,6 +30,8 @@ from warmup_dagster.db.models import MailboxState
 from warmup_dagster.domains import cli as domains_cli
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import MailboxNotFound, list_mailboxes, set_state
+from warmup_dagster.oauth.connect import ConnectFailed, connect
+from warmup_dagster.oauth.providers import FLOWS, PROVIDERS, ProviderNotConfigured
 from warmup_dagster.progress import progress_for
 from warmup_dagster.prune_command import prune_command
 from warmup_dagster.secrets import cli as secrets_cli
@@ -97,7 +99,7 @@ def db_current(app: App) -> None:
 
 @main.group()
 def mailboxes() -> None:
-    """Import, list, pause and resume mailboxes."""
+    """Import, list, pause, resume and connect (OAuth2) mailboxes."""
 
 
 @mailboxes.command("import")
@@ -111,7 +113,8 @@ def mailboxes_import(app: App, file: click.utils.LazyFile, dry_run: bool) -> Non
     Required columns: email, user, smtp_host, smtp_port, smtp_security, smtp_username,
     smtp_password, imap_host, imap_port, imap_security, imap_username, imap_password.
     Optional: display_name, timezone, daily_limit, ramp_start, ramp_step, reply_rate,
-    weekdays_only, plan.
+    weekdays_only, plan, auth (password or oauth2), oauth_provider, oauth_refresh_token (an
+    oauth2 row needs no passwords).
     If any row is invalid nothing is imported: every bad row is counted and the first 100 are
     listed, each as "line N, column: what is wrong".
     """
@@ -209,6 +212,45 @@ def _change_state(app: App, email: str, state: MailboxState, reason: str | None)
     except MailboxNotFound as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{email}: {before.value} -> {state.value}" + (f" ({reason})" if reason else ""))
+
+
+@mailboxes.command("connect")
+@click.argument("email")
+@click.option(
+    "--provider",
+    "provider_name",
+    required=True,
+    type=click.Choice(PROVIDERS, case_sensitive=False),
+    help="Where the mailbox signs in (its client is set by WARMUP_OAUTH_<PROVIDER>_*).",
+)
+@click.option(
+    "--flow",
+    type=click.Choice(FLOWS),
+    help="device: a code entered on any device (default; not for Google); browser: a URL "
+    "opened in a browser on this machine (default for Google).",
+)
+@pass_app
+@needs_secret_key
+def mailboxes_connect(app: App, email: str, provider_name: str, flow: str | None) -> None:
+    """Sign EMAIL in with OAuth2 (XOAUTH2): shows the mailbox's owner where to consent,
+    waits for it, and stores the refresh token, encrypted. A mailbox paused for an OAuth2
+    reason (not connected yet, its token refused) is resumed."""
+    try:
+        done = connect(
+            app.engine,
+            app.clock,
+            app.settings,
+            app.cipher,
+            email,
+            provider_name.lower(),
+            show=click.echo,
+            flow=flow,
+        )
+    except (MailboxNotFound, ProviderNotConfigured, ConnectFailed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{done.email}: connected with {done.provider}" + ("; resumed" if done.resumed else "")
+    )
 
 
 @main.command("sandbox")

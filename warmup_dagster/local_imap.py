@@ -4,7 +4,8 @@
 and state folders, log), serves Maildirs (its own, or the sandbox's delivery folder) on a
 plaintext loopback port and, given a certificate, an implicit-TLS port, with SPECIAL-USE
 folders (`\\Junk` on "Junk", `\\Sent` on "Sent") as big providers have. Logins come from a
-passwd-file of users (the tests) or are all accepted (the sandbox, like its SMTP server).
+passwd-file of users (the tests) or are all accepted (the sandbox, like its SMTP server);
+given an OAuth2 introspection endpoint, XOAUTH2 logins are checked against it too.
 Run as root, its mail processes take the `dovecot` user and its logins `dovenull` (Dovecot
 refuses root for both); run as another user, everything runs as that user.
 `warmup_dagster.testing.imap_server` builds the test server on it.
@@ -49,6 +50,9 @@ class LocalDovecot:
         sent: Declare the "Sent" folder (`\\Sent`).
         host: Address to listen on.
         port: Plaintext port; 0 picks a free one.
+        oauth2_introspection_url: An OAuth2 introspection endpoint (RFC 7662): logins by
+            XOAUTH2 or OAUTHBEARER are then accepted when it says the token is active for
+            that user (Dovecot's `oauth2` passdb); passwords still go to the users.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class LocalDovecot:
         sent: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         if (cert is None) != (key is None):
             raise ValueError("cert and key go together")
@@ -71,6 +76,7 @@ class LocalDovecot:
         self.junk, self.sent = junk, sent
         self.host = host
         self.port = port
+        self.oauth2_introspection_url = oauth2_introspection_url
         self._requested_port = port
         self.ssl_port = 0
         self.folder: Path | None = None
@@ -194,6 +200,24 @@ class LocalDovecot:
                 f"  driver = passwd-file\n  args = scheme=PLAIN username_format=%u "
                 f"{self.folder}/users\n"
             )
+        mechanisms = "plain login"
+        if self.oauth2_introspection_url is not None:
+            mechanisms += " xoauth2 oauthbearer"
+            oauth2 = self.folder / "oauth2.conf"
+            oauth2.write_text(
+                f"introspection_url = {self.oauth2_introspection_url}\n"
+                "introspection_mode = post\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+            )
+            oauth2.chmod(0o644)
+            passdb += (
+                "  mechanisms = plain login\n}\n"
+                f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {oauth2}\n"
+            )
         # Logins are addresses; the sandbox's Maildirs are named by the address lower-cased.
         return f"""# warmup-dagster local IMAP server (warmup_dagster/local_imap.py)
 protocols = imap
@@ -206,7 +230,7 @@ default_internal_user = {mail_user}
 default_login_user = {login_user}
 first_valid_uid = {min(uid, 1)}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # a refused login is answered at once (Dovecot waits 2 s by default)
 auth_failure_delay = 0
 {ssl_lines}

@@ -16,9 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -107,6 +115,19 @@ def _readable_file(value: str) -> str:
     if not path.is_file():
         raise ValueError("is not a readable file")
     return str(path.resolve())
+
+
+def _endpoint_url(value: str) -> str:
+    """An OAuth2 endpoint: https, or http to a loopback host (the tests' local server) only:
+    the refresh token goes in the request body."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return value
+    raise ValueError("must be an https:// URL (http:// only to localhost or 127.0.0.1)")
 
 
 def normalize_database_url(raw: str) -> str:
@@ -306,6 +327,33 @@ class Settings(BaseSettings):
     )
     imap_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
     imap_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
+    # OAuth2 sign-in (`warmup_dagster.oauth`): each provider's client, and the token refresh.
+    # The client secrets are SecretStr: `warmup config` and errors never show them.
+    oauth_google_client_id: str = Field("", description="Google Cloud OAuth client id")
+    oauth_google_client_secret: SecretStr = Field(SecretStr(""), description="its secret")
+    oauth_microsoft_client_id: str = Field("", description="Microsoft Entra application id")
+    oauth_microsoft_client_secret: SecretStr = Field(
+        SecretStr(""), description="its secret; empty for a public client"
+    )
+    oauth_microsoft_tenant: Annotated[
+        str, _rule(lambda v: bool(v.strip()) and "/" not in v, "must be a tenant id or name")
+    ] = Field("organizations", description="directory (tenant) id, or organizations/common")
+    oauth_generic_token_url: Annotated[str, AfterValidator(_endpoint_url)] = Field(
+        "", description="token endpoint URL"
+    )
+    oauth_generic_device_url: Annotated[str, AfterValidator(_endpoint_url)] = Field(
+        "", description="device authorization endpoint URL"
+    )
+    oauth_generic_authorize_url: Annotated[str, AfterValidator(_endpoint_url)] = Field(
+        "", description="authorization endpoint URL (the browser flow)"
+    )
+    oauth_generic_client_id: str = Field("", description="client id")
+    oauth_generic_client_secret: SecretStr = Field(SecretStr(""), description="its secret")
+    oauth_generic_scopes: str = Field("", description="space-separated scopes")
+    oauth_refresh_margin_seconds: PositiveFloat = Field(300.0, description="seconds of clock time")
+    oauth_timeout_seconds: PositiveFloat = Field(10.0, description="seconds of clock time")
+    oauth_max_attempts: PositiveInt = Field(3, description="attempts per refresh")
+    oauth_retry_base_seconds: PositiveFloat = Field(1.0, description="seconds of clock time")
     clock_speed: PositiveFloat = Field(1.0, description="clock seconds per wall second")
     clock_start: Annotated[datetime | None, BeforeValidator(_instant)] = None
 

@@ -493,6 +493,32 @@ class MailboxHealth(Base):
     __table_args__ = (Index("ix_mailbox_health_state", "state"),)
 
 
+class MailboxOAuth(Base):
+    """A mailbox that signs in with OAuth2 (XOAUTH2) instead of a password: its provider,
+    its refresh token and the access token every run shares (`warmup_dagster.oauth`).
+
+    Both tokens are encrypted like the passwords (`crypto.Cipher`). The access token is
+    cached here with its expiry, so every run on every machine uses the same one and the
+    provider sees one refresh per lifetime, not one per send. `refused_reason` is set when
+    the provider refused the refresh token (revoked, consent expired): no run asks again
+    until `warmup mailboxes connect` (or an import) stores a new one.
+    """
+
+    __tablename__ = "mailbox_oauth"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    # None: not connected yet (`warmup mailboxes connect EMAIL --provider P`).
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refused_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Total(enum.Enum):
     """What a running total in `send_totals` adds up (its label says of what)."""
 

@@ -1,7 +1,8 @@
 """One mailbox's IMAP session of an engagement pass (imapclient, synchronous, in a thread).
 
-`run_pass` logs in (TLS verified as the mailbox's `Security` says; plaintext only to
-loopback), finds the folders (SPECIAL-USE `\\Junk` and `\\Sent`, else the usual names), then:
+`run_pass` logs in (with the password, or XOAUTH2 with an OAuth2 access token; TLS verified
+as the mailbox's `Security` says; plaintext only to loopback), finds the folders
+(SPECIAL-USE `\\Junk` and `\\Sent`, else the usual names), then:
 
 1. in the spam folder, finds each due message by its Message-ID (`SEARCH HEADER Message-ID`,
    the header checked exactly and the id checked to be a warmup id); the ones found are
@@ -85,6 +86,8 @@ class PassOutcome:
         error: Why the pass ended early (retried next pass); None when it did not.
         paused: Why the mailbox's engagement is to pause (login refused, certificate
             untrusted, unusable settings); None when it is not.
+        login_refused: The pause is the server refusing the login (an OAuth2 token that may
+            be renewed and tried once more).
     """
 
     handled: dict[int, Handled] = field(default_factory=dict)
@@ -92,6 +95,7 @@ class PassOutcome:
     pruned: int | None = None
     error: str | None = None
     paused: str | None = None
+    login_refused: bool = False
 
 
 def run_pass(
@@ -147,10 +151,14 @@ def run_pass(
                 )
                 return outcome
             client.starttls(tls)
-        client.login(account.username, account.password)
+        if account.xoauth2:
+            client.oauth2_login(account.username, account.password)
+        else:
+            client.login(account.username, account.password)
         _Session(client, token_key, folder, place, outcome).run(items, copies, prune_before)
     except LoginError as exc:
         outcome.paused = f"IMAP login refused by {where}: {_text(exc)}"
+        outcome.login_refused = True
     except ssl.SSLCertVerificationError as exc:
         outcome.paused = f"certificate of {where} not trusted: {exc.verify_message or exc}"
     except (TimeoutError, OSError, imaplib.IMAP4.abort, IMAPClientError) as exc:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -26,7 +28,8 @@ from warmup_dagster.core.engagement import wants_flag
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.db.models import Engagement, Mailbox, Placement, SentCopy
 from warmup_dagster.engagement import intake, mailboxes, record
-from warmup_dagster.engagement.imap import Copy, Item, prune_day, run_pass
+from warmup_dagster.engagement.imap import Copy, Item, PassOutcome, prune_day, run_pass
+from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.sending.messages import Account
 from warmup_dagster.sending.smtp import tls_context
 from warmup_dagster.settings import Settings
@@ -88,6 +91,7 @@ class Engager:
         self.cipher, self.token_key, self.worker_id = cipher, token_key, worker_id
         self.log = log or logging.getLogger(__name__)
         self.tls = tls_context(settings.imap_ca_file or settings.smtp_ca_file or None)
+        self.tokens = TokenStore(engine, clock, settings, cipher)
         self.summary = EngageSummary()
 
     def run(self) -> EngageSummary:
@@ -157,28 +161,38 @@ class Engager:
         copies = [Copy(i, m) for i, m in own]
         prune = last_pruned is None or now - last_pruned >= PRUNE_EVERY
         try:
-            password = self.cipher.decrypt(box.imap_password_enc)
-        except SecretKeyError as exc:
-            outcome_paused = f"IMAP password not readable: {exc}"
-            record.record_failure(self.engine, box_id, self.worker_id, now, paused=outcome_paused)
+            account, fresh = self._account(box)
+        except (SecretKeyError, TokenRefused) as exc:
+            why = (
+                str(exc) if isinstance(exc, TokenRefused) else f"IMAP password not readable: {exc}"
+            )
+            record.record_failure(self.engine, box_id, self.worker_id, now, paused=why)
             self.summary.paused_mailboxes += 1
             return
-        account = Account(
-            box.id, box.imap_host, box.imap_port, box.imap_security, box.imap_username, password
-        )
-        outcome = run_pass(
-            account,
-            items,
-            copies,
-            token_key=self.token_key,
-            folder=s.engage_folder,
-            tls=self.tls,
-            timeout=self.clock.real_seconds(s.imap_timeout_seconds),
-            place=lambda placements: record.record_placements(
-                self.engine, placements, self.clock.now()
-            ),
-            prune_before=prune_day(now, s.engage_retention_days) if prune else None,
-        )
+        except TokenUnavailable as exc:
+            # The provider is down for now: the pass fails and its messages are rechecked.
+            outcome = PassOutcome(error=str(exc))
+        else:
+
+            def session(account: Account) -> PassOutcome:
+                return run_pass(
+                    account,
+                    items,
+                    copies,
+                    token_key=self.token_key,
+                    folder=s.engage_folder,
+                    tls=self.tls,
+                    timeout=self.clock.real_seconds(s.imap_timeout_seconds),
+                    place=lambda placements: record.record_placements(
+                        self.engine, placements, self.clock.now()
+                    ),
+                    prune_before=prune_day(now, s.engage_retention_days) if prune else None,
+                )
+
+            outcome = session(account)
+            if outcome.login_refused and account.xoauth2 and not fresh:
+                # A token the cache still held, refused (revoked early): renewed, tried once.
+                outcome = self._renewed(account, session)
         if outcome.paused:
             self.log.warning(f"engagement of {box.email} paused: {outcome.paused}")
             self.summary.paused_mailboxes += 1
@@ -201,3 +215,31 @@ class Engager:
         self.summary.replies += written.replies
         self.summary.copies_filed += written.copies_filed
         self.summary.pruned += outcome.pruned or 0
+
+    def _account(self, box: Any) -> tuple[Account, bool]:
+        """The mailbox's IMAP account: its password, or its OAuth2 access token (XOAUTH2),
+        and whether that token was just refreshed.
+
+        Raises:
+            SecretKeyError, TokenRefused, TokenUnavailable: it can't sign in (now).
+        """
+        login = self.tokens.login(box.id)
+        account = Account(
+            mailbox_id=box.id,
+            host=box.imap_host,
+            port=box.imap_port,
+            security=box.imap_security,
+            username=box.imap_username,
+            password=self.cipher.decrypt(box.imap_password_enc) if login is None else login.token,
+            xoauth2=login is not None,
+        )
+        return account, login is not None and login.fresh
+
+    def _renewed(self, account: Account, session: Callable[[Account], PassOutcome]) -> PassOutcome:
+        try:
+            login = self.tokens.renew(account.mailbox_id, account.password)
+        except TokenRefused as exc:
+            return PassOutcome(paused=str(exc))
+        except TokenUnavailable as exc:
+            return PassOutcome(error=str(exc))
+        return session(replace(account, password=login.token))

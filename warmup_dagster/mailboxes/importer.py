@@ -17,6 +17,7 @@ from warmup_dagster.db.dialect import refresh_statistics, upsert
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
 from warmup_dagster.mailboxes.plans import check_limits, resolve_plans
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
+from warmup_dagster.oauth.tokens import REASON_PREFIX, connect_hint, forget, save_connection
 from warmup_dagster.progress import ProgressFactory, SilentProgress
 from warmup_dagster.secrets import keycheck
 
@@ -120,6 +121,7 @@ def import_mailboxes(
             return summary
         user_ids = _write_users(session, rows, users, user_plan, clock.now())
         _write_mailboxes(session, rows, user_ids, cipher, clock.now(), default_timezone, progress)
+        _write_sign_in(session, rows, existing, cipher, clock.now())
     # Committed: planning and the claims join these rows, and must know how many there are.
     refresh_statistics(engine, [User.__tablename__, Mailbox.__tablename__], len(rows))
     return summary
@@ -174,13 +176,46 @@ def _write_mailboxes(
                     {
                         **_values(row, user_ids[row.user], cipher, now),
                         # only a new mailbox takes these; `upsert` leaves them alone
-                        "state": MailboxState.ACTIVE,
+                        **_first_state(row),
                         "warmup_start_date": local_day,
                         "created_at": now,
                     }
                 )
             session.execute(statement, params)
             bar.update(len(chunk))
+
+
+def _first_state(row: MailboxRow) -> dict[str, object]:
+    """A new mailbox starts ACTIVE; an OAuth2 one imported without its refresh token waits,
+    paused, for `warmup mailboxes connect` (which resumes it)."""
+    if row.oauth_provider is None or row.oauth_refresh_token is not None:
+        return {"state": MailboxState.ACTIVE, "state_reason": None}
+    hint = connect_hint(row.email, row.oauth_provider)
+    return {"state": MailboxState.PAUSED, "state_reason": f"{REASON_PREFIX} not connected: {hint}"}
+
+
+def _write_sign_in(
+    session: Session,
+    rows: list[MailboxRow],
+    existing: dict[str, tuple[int, int]],
+    cipher: Cipher,
+    now: datetime,
+) -> None:
+    """How each mailbox signs in: OAuth2 rows get their provider (and refresh token, when the
+    CSV has one); password rows that were OAuth2 before sign in with their passwords again."""
+    conn = session.connection()
+    oauth = [row for row in rows if row.oauth_provider is not None]
+    if oauth:
+        ids = dict(session.execute(select(Mailbox.email, Mailbox.id)).all())
+        for row in oauth:
+            assert row.oauth_provider is not None
+            save_connection(
+                conn, cipher, ids[row.email], row.oauth_provider, row.oauth_refresh_token, now
+            )
+    forget(
+        conn,
+        [existing[r.email][0] for r in rows if r.oauth_provider is None and r.email in existing],
+    )
 
 
 def _values(row: MailboxRow, user_id: int, cipher: Cipher, now: datetime) -> dict[str, object]:

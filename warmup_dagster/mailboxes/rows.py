@@ -16,6 +16,7 @@ from zoneinfo import available_timezones
 
 from warmup_dagster.core.names import clean_display_name, display_name_problem
 from warmup_dagster.db.models import Security
+from warmup_dagster.oauth.providers import PROVIDERS
 
 REQUIRED_COLUMNS = (
     "email",
@@ -40,7 +41,13 @@ OPTIONAL_COLUMNS = (
     "reply_rate",
     "weekdays_only",
     "plan",
+    "auth",
+    "oauth_provider",
+    "oauth_refresh_token",
 )
+# How a mailbox signs in (`auth`): with its passwords, or with OAuth2 (XOAUTH2).
+PASSWORD = "password"
+OAUTH2 = "oauth2"
 
 # Defaults for a mailbox the CSV says nothing about: a gentle ramp to 40 a day.
 DEFAULT_DAILY_LIMIT = 40
@@ -49,12 +56,15 @@ DEFAULT_RAMP_STEP = 2
 DEFAULT_REPLY_RATE = 0.3
 MAX_DAILY_LIMIT = 2_000
 MAX_FIELD_LENGTH = 320
+# Refresh tokens are opaque and long at some providers (Microsoft's run past 1,000 characters).
+MAX_TOKEN_LENGTH = 8_192
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*\.?$|^\d{{1,3}}(?:\.\d{{1,3}}){{3}}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_PROVIDERS = ", ".join(PROVIDERS)
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
@@ -73,7 +83,8 @@ class RowError:
 
 @dataclass(frozen=True)
 class MailboxRow:
-    """A validated CSV row. Passwords are plaintext here and must not be logged."""
+    """A validated CSV row. Passwords and the refresh token are plaintext here and must not
+    be logged."""
 
     line: int
     email: str
@@ -96,6 +107,10 @@ class MailboxRow:
     reply_rate: float
     weekdays_only: bool
     plan: str | None
+    # OAuth2: the provider (`oauth.providers.PROVIDERS`) and, when the CSV has it, the
+    # refresh token; both None for a password mailbox.
+    oauth_provider: str | None = None
+    oauth_refresh_token: str | None = None
 
     @property
     def domain(self) -> str:
@@ -121,12 +136,12 @@ class _RowParser:
     def fail(self, field: str, message: str) -> None:
         self.errors.append(RowError(self.line, field, message))
 
-    def text(self, field: str, *, required: bool = True) -> str:
+    def text(self, field: str, *, required: bool = True, limit: int = MAX_FIELD_LENGTH) -> str:
         value = (self.raw.get(field) or "").strip()
         if required and not value:
             self.fail(field, "is empty")
-        elif len(value) > MAX_FIELD_LENGTH:
-            self.fail(field, f"is longer than {MAX_FIELD_LENGTH} characters")
+        elif len(value) > limit:
+            self.fail(field, f"is longer than {limit} characters")
         elif CONTROL_RE.search(value):
             self.fail(field, "contains control characters")
         return value
@@ -192,6 +207,25 @@ class _RowParser:
             return None
         return clean_display_name(value)
 
+    def sign_in(self) -> tuple[bool, str | None, str | None]:
+        """(passwords required, OAuth2 provider, refresh token) from `auth` and its columns."""
+        auth = self.text("auth", required=False).lower() or PASSWORD
+        provider = self.text("oauth_provider", required=False).lower() or None
+        token = self.text("oauth_refresh_token", required=False, limit=MAX_TOKEN_LENGTH) or None
+        if auth == PASSWORD:
+            for field, value in (("oauth_provider", provider), ("oauth_refresh_token", token)):
+                if value is not None:
+                    self.fail(field, f"is only for auth {OAUTH2} (auth is {PASSWORD})")
+            return True, None, None
+        if auth != OAUTH2:
+            self.fail("auth", f"{auth!r} is not {PASSWORD} or {OAUTH2}")
+            return True, None, None
+        if provider is None:
+            self.fail("oauth_provider", f"is empty (auth {OAUTH2} needs one of {_PROVIDERS})")
+        elif provider not in PROVIDERS:
+            self.fail("oauth_provider", f"{provider!r} is not one of {_PROVIDERS}")
+        return False, provider, token
+
     def timezone(self, field: str) -> str | None:
         value = self.text(field, required=False)
         if value and value not in _timezones():
@@ -207,6 +241,7 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
     ramp_start = p.integer("ramp_start", min(DEFAULT_RAMP_START, daily_limit), 1, MAX_DAILY_LIMIT)
     if 1 <= daily_limit <= MAX_DAILY_LIMIT and ramp_start > daily_limit:
         p.fail("ramp_start", f"{ramp_start} is above daily_limit {daily_limit}")
+    passwords, oauth_provider, refresh_token = p.sign_in()
     row = MailboxRow(
         line=line,
         email=email,
@@ -216,12 +251,12 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
         smtp_port=p.integer("smtp_port", None, 1, 65535),
         smtp_security=p.security("smtp_security"),
         smtp_username=p.text("smtp_username", required=False) or email,
-        smtp_password=p.text("smtp_password"),
+        smtp_password=p.text("smtp_password", required=passwords),
         imap_host=p.host("imap_host"),
         imap_port=p.integer("imap_port", None, 1, 65535),
         imap_security=p.security("imap_security"),
         imap_username=p.text("imap_username", required=False) or email,
-        imap_password=p.text("imap_password"),
+        imap_password=p.text("imap_password", required=passwords),
         timezone=p.timezone("timezone"),
         daily_limit=daily_limit,
         ramp_start=ramp_start,
@@ -229,6 +264,8 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
         reply_rate=p.fraction("reply_rate", DEFAULT_REPLY_RATE),
         weekdays_only=p.boolean("weekdays_only"),
         plan=p.text("plan", required=False) or None,
+        oauth_provider=oauth_provider,
+        oauth_refresh_token=refresh_token,
     )
     return p.errors or row
 

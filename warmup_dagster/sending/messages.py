@@ -28,7 +28,9 @@ class Account:
         port: Server port.
         security: How the connection is protected.
         username: Login name.
-        password: Login password; left out of `repr` and `str`.
+        password: Login password, or with `xoauth2` the OAuth2 access token; left out of
+            `repr` and `str` (and scrubbed from every error text).
+        xoauth2: Sign in with XOAUTH2 (the mailbox's OAuth2 access token), not a password.
     """
 
     mailbox_id: int
@@ -37,6 +39,7 @@ class Account:
     security: Security
     username: str
     password: str = field(repr=False)
+    xoauth2: bool = False
 
 
 @dataclass(frozen=True)

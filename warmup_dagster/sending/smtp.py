@@ -166,16 +166,11 @@ async def _login(client: aiosmtplib.SMTP, account: Account) -> Failure | None:
     Raises:
         aiosmtplib.SMTPAuthenticationError: Every mechanism tried was refused.
     """
+    if account.xoauth2:
+        return await _xoauth2(client, account)
     mechanisms = [name for name in _AUTH_PREFERENCE if name in client.server_auth_methods]
     if not mechanisms:
-        offered = " ".join(client.server_auth_methods) or "none"
-        return Failure(
-            Outcome.PAUSE,
-            None,
-            "",
-            f"{account.host}:{account.port} offers no AUTH mechanism we support "
-            f"(offered: {offered})",
-        )
+        return _unsupported(client, account, "offers no AUTH mechanism we support")
     refusal: aiosmtplib.SMTPAuthenticationError | None = None
     for name in mechanisms:
         authenticate = getattr(client, _AUTH_PREFERENCE[name])
@@ -189,6 +184,32 @@ async def _login(client: aiosmtplib.SMTP, account: Account) -> Failure | None:
             return None
     assert refusal is not None
     raise refusal
+
+
+async def _xoauth2(client: aiosmtplib.SMTP, account: Account) -> Failure | None:
+    """Log in with AUTH XOAUTH2, the account's password being its OAuth2 access token.
+
+    A refused token gets a 334 challenge carrying the provider's error, which aiosmtplib
+    answers with an empty line; the server's final refusal (535 at Google and Microsoft)
+    pauses the mailbox like a wrong password.
+
+    Raises:
+        aiosmtplib.SMTPAuthenticationError: the server refused the token.
+    """
+    if "xoauth2" not in client.server_auth_methods:
+        return _unsupported(
+            client, account, "does not offer AUTH XOAUTH2, which an OAuth2 mailbox signs in with"
+        )
+    await client.auth_xoauth2(account.username, account.password)
+    return None
+
+
+def _unsupported(client: aiosmtplib.SMTP, account: Account, what: str) -> Failure:
+    """The pause of a server that offers no way in this mailbox can use."""
+    offered = " ".join(client.server_auth_methods) or "none"
+    return Failure(
+        Outcome.PAUSE, None, "", f"{account.host}:{account.port} {what} (offered: {offered})"
+    )
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:

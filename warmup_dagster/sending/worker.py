@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,9 +35,10 @@ from sqlalchemy.engine import Engine
 from warmup_dagster import queue
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.content import compose
-from warmup_dagster.core.delivery import Outcome, RetryPolicy
+from warmup_dagster.core.delivery import AUTH_CODES, Outcome, RetryPolicy
 from warmup_dagster.core.names import display_name
 from warmup_dagster.crypto import Cipher, SecretKeyError
+from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.queue import Claim, ClaimedJob, Result
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.sending.summary import RunSummary
@@ -84,6 +86,7 @@ class Sender:
             base_seconds=settings.send_retry_base_seconds,
         )
         self.tls = tls_context(settings.smtp_ca_file or None)
+        self.tokens = TokenStore(engine, clock, settings, cipher)
         self.summary = RunSummary()
         self._passwords: dict[str, str] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -200,6 +203,10 @@ class Sender:
             limit,
             self.token_key,
         )
+        # Which of the claimed mailboxes sign in with OAuth2: one query for those not known yet.
+        await asyncio.to_thread(
+            self.tokens.prefetch, {job.candidate.mailbox_id for job in claim.jobs}
+        )
         self._start(claim)
         return bool(claim.jobs)
 
@@ -251,22 +258,18 @@ class Sender:
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
         try:
-            account = self._account(jobs[0])
-        except SecretKeyError as exc:
+            account, fresh = await self._account(jobs[0])
+        except (SecretKeyError, TokenRefused, TokenUnavailable) as exc:
+            # A refused token pauses the mailbox as a refused password does; a provider that
+            # is down for now leaves the jobs to be retried with the usual backoff.
+            outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
             _, messages = _outgoing(jobs, self.clock.now())
-            deliveries = [Delivery(m.job_id, Outcome.PAUSE, None, "", str(exc)) for m in messages]
+            deliveries = [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
         else:
             async with self._sessions:
                 # Composed when the session starts, for the moment the Date header gives.
                 date, messages = _outgoing(jobs, self.clock.now())
-                deliveries = await send_group(
-                    account,
-                    messages,
-                    date=date,
-                    timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
-                    tls=self.tls,
-                    local_hostname=self.local_hostname,
-                )
+                deliveries = await self._deliver(account, fresh, messages, date)
         self._unsent -= len(jobs)
         at = self.clock.now()
         self._upkeep.finished(
@@ -275,18 +278,57 @@ class Sender:
         )
         self._sent_one.set()
 
-    def _account(self, job: ClaimedJob) -> Account:
+    async def _deliver(
+        self, account: Account, fresh: bool, messages: list[Outgoing], date: datetime
+    ) -> list[Delivery]:
+        """One SMTP session for the group; an OAuth2 token the server refused although it was
+        not expired yet (revoked early) is renewed once and the session tried again."""
+        timeout = self.clock.real_seconds(self.settings.smtp_timeout_seconds)
+        deliveries = await send_group(
+            account,
+            messages,
+            date=date,
+            timeout=timeout,
+            tls=self.tls,
+            local_hostname=self.local_hostname,
+        )
+        refused = all(d.outcome is Outcome.PAUSE and d.code in AUTH_CODES for d in deliveries)
+        if not (account.xoauth2 and not fresh and refused):
+            return deliveries
+        try:
+            login = await asyncio.to_thread(self.tokens.renew, account.mailbox_id, account.password)
+        except (TokenRefused, TokenUnavailable) as exc:
+            outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
+            return [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
+        return await send_group(
+            replace(account, password=login.token),
+            messages,
+            date=date,
+            timeout=timeout,
+            tls=self.tls,
+            local_hostname=self.local_hostname,
+        )
+
+    async def _account(self, job: ClaimedJob) -> tuple[Account, bool]:
+        """The group's SMTP account: its password, or its OAuth2 access token (XOAUTH2), and
+        whether that token was just refreshed."""
         host, port, security, username, password_enc = job.smtp
-        if password_enc not in self._passwords:
+        box_id = job.candidate.mailbox_id
+        login = None
+        if not self.tokens.uses_password(box_id):
+            login = await asyncio.to_thread(self.tokens.login, box_id)
+        if login is None and password_enc not in self._passwords:
             self._passwords[password_enc] = self.cipher.decrypt(password_enc)
-        return Account(
-            mailbox_id=job.candidate.mailbox_id,
+        account = Account(
+            mailbox_id=box_id,
             host=host,
             port=port,
             security=security,
             username=username,
-            password=self._passwords[password_enc],
+            password=self._passwords[password_enc] if login is None else login.token,
+            xoauth2=login is not None,
         )
+        return account, login is not None and login.fresh
 
 
 def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:

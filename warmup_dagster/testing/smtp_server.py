@@ -15,6 +15,7 @@ import base64
 import email
 import email.message
 import email.policy
+import json
 import ssl
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from warmup_dagster.clock import Clock, RealClock
 from warmup_dagster.local_smtp import AuthGatedHandler, ThreadedServer, free_port, login_of
+from warmup_dagster.testing.oauth_server import OAuthServer
 
 TlsMode = Literal["none", "starttls", "ssl"]
 
@@ -112,6 +114,32 @@ class _FaultyHandler(AuthGatedHandler):
             return [line for line in responses if not line[4:].upper().startswith("AUTH")]
         return responses
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 checked against the test OAuth2 server (aiosmtpd finds the mechanism
+        by this name); only advertised when the server was given one.
+
+        A refused token gets the 334 challenge with a JSON error that Google and Microsoft
+        send, then (after the client's empty line) 535.
+        """
+        oauth = self._owner.oauth
+        assert oauth is not None  # excluded from the mechanisms without one
+        blob = args[1] if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, str | bytes):  # the client aborted (aiosmtpd answered it)
+            return AuthResult(success=False, handled=True)
+        try:
+            raw = base64.b64decode(blob) if isinstance(blob, str) else blob
+            fields = dict(part.split("=", 1) for part in raw.decode().split("\x01") if "=" in part)
+        except (ValueError, UnicodeDecodeError):
+            fields = {}
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        token = bearer.removeprefix("Bearer ")
+        if bearer.startswith("Bearer ") and oauth.validate(token) == user and user:
+            return AuthResult(success=True, auth_data=user)
+        with self._owner._lock:
+            self._owner._logins_refused += 1
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False)
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -175,6 +203,8 @@ class FaultySmtpServer(ThreadedServer):
             replies, which must never reach the send log.
         clock: What `Received.arrived_at` is read from: the deployment's clock (a scaled one
             gives arrivals in clock time); real time if None.
+        oauth: The test OAuth2 server AUTH XOAUTH2 checks access tokens against; None: no
+            XOAUTH2. With it, pass `users` (even empty) so that AUTH is required.
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
     """
@@ -191,6 +221,7 @@ class FaultySmtpServer(ThreadedServer):
         keep_messages: bool = True,
         echo_credentials: bool = False,
         clock: Clock | None = None,
+        oauth: OAuthServer | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -208,6 +239,7 @@ class FaultySmtpServer(ThreadedServer):
         self.keep_messages = keep_messages
         self.echo_credentials = echo_credentials
         self.clock: Clock = clock if clock is not None else RealClock()
+        self.oauth = oauth
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._transactions = 0
@@ -244,7 +276,7 @@ class FaultySmtpServer(ThreadedServer):
 
     @property
     def logins_refused(self) -> int:
-        """AUTH attempts refused with 535."""
+        """AUTH attempts refused with 535 (passwords and XOAUTH2 tokens)."""
         with self._lock:
             return self._logins_refused
 
@@ -276,6 +308,8 @@ class FaultySmtpServer(ThreadedServer):
         }
         if self.users is not None:
             kwargs["authenticator"] = self._check_credentials
+        if self.oauth is None:
+            kwargs["auth_exclude_mechanism"] = ["XOAUTH2"]
         if self.tls == "ssl":
             kwargs["ssl_context"] = server_context
         elif self.tls == "starttls":

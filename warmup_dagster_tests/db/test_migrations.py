@@ -30,6 +30,7 @@ TABLES = {
     "domain_checks",
     "secret_key_check",
     "mailbox_health",
+    "mailbox_oauth",
 }
 
 

@@ -25,13 +25,19 @@ def cert(tmp_path_factory):
     return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture
-def dovecot(cert) -> Iterator[DovecotServer]:
+def started_dovecot(cert, **kwargs) -> DovecotServer:
+    """Dovecot with the test certificate, started; a missing Dovecot fails the test loudly."""
     try:
-        server = DovecotServer(cert=cert[0], key=cert[1])
+        server = DovecotServer(cert=cert[0], key=cert[1], **kwargs)
         server.start()
     except DovecotMissing as exc:
         pytest.fail(str(exc), pytrace=False)
+    return server
+
+
+@pytest.fixture
+def dovecot(cert) -> Iterator[DovecotServer]:
+    server = started_dovecot(cert)
     yield server
     server.stop()
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.db.models import Mailbox, MailboxOAuth, MailboxState, Plan, User
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster.progress import StageLine
@@ -229,3 +229,52 @@ def test_progress_reports_each_stage(engine, run_import):
         "read and validate: 5",
         "write mailboxes: 5",
     ]
+
+
+def test_oauth2_rows_store_the_provider_and_the_refresh_token_encrypted(engine, cipher, run_import):
+    run_import(
+        [
+            row("a1@ann.example", auth="oauth2", oauth_provider="google", smtp_password="",
+                imap_password="", oauth_refresh_token="rt-secret-a1"),
+            row("a2@ann.example", auth="oauth2", oauth_provider="microsoft"),
+            row("a3@ann.example"),
+        ]
+    )  # fmt: skip
+    with Session(engine) as session:
+        boxes = {b.email: b for b in session.scalars(select(Mailbox))}
+        stored = {o.mailbox_id: o for o in session.scalars(select(MailboxOAuth))}
+    a1, a2 = (boxes[f"a{i}@ann.example"] for i in (1, 2))
+    assert set(stored) == {a1.id, a2.id}
+    assert stored[a1.id].provider == "google"
+    assert stored[a1.id].refresh_token_enc != "rt-secret-a1"
+    assert cipher.decrypt(stored[a1.id].refresh_token_enc) == "rt-secret-a1"
+    assert cipher.decrypt(a1.smtp_password_enc) == ""
+    assert a1.state is MailboxState.ACTIVE
+    # Imported without its token: paused until connected, saying how.
+    assert stored[a2.id].refresh_token_enc is None
+    assert a2.state is MailboxState.PAUSED
+    assert "warmup mailboxes connect a2@ann.example --provider microsoft" in a2.state_reason
+
+    # A re-import without the token keeps it; one with `auth` password goes back to passwords.
+    run_import(
+        [
+            row("a1@ann.example", auth="oauth2", oauth_provider="google"),
+            row("a2@ann.example"),
+            row("a3@ann.example"),
+        ]
+    )
+    with Session(engine) as session:
+        stored = {o.mailbox_id: o for o in session.scalars(select(MailboxOAuth))}
+    assert set(stored) == {a1.id}
+    assert cipher.decrypt(stored[a1.id].refresh_token_enc) == "rt-secret-a1"
+
+
+def test_a_bad_sign_in_row_loses_nothing_already_stored(engine, run_import):
+    run_import([row("a1@ann.example", auth="oauth2", oauth_provider="google",
+                    oauth_refresh_token="rt-1")])  # fmt: skip
+    before = _snapshot(engine)
+    with pytest.raises(ImportRejected, match="line 2, oauth_provider: 'aol' is not one of"):
+        run_import([row("a1@ann.example", auth="oauth2", oauth_provider="aol")])
+    assert _snapshot(engine) == before
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(MailboxOAuth)) == 1

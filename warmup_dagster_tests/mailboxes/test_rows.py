@@ -128,3 +128,44 @@ def test_display_name_is_optional_and_kept_as_given_with_whitespace_collapsed():
     columns = [c for c in COLUMNS if c != "display_name"]
     rows, errors = _parse(csv_text([row("a@x.example")], columns))
     assert errors == [] and rows[0].display_name is None
+
+
+def test_an_oauth2_row_needs_a_provider_and_no_passwords():
+    rows, errors = _parse(
+        csv_text(
+            [
+                row("a@x.example", auth="OAuth2", oauth_provider="Google", smtp_password=""),
+                row("b@x.example", auth="oauth2", oauth_provider="microsoft", imap_password="",
+                    oauth_refresh_token="rt-" + "x" * 1500),
+            ]
+        )
+    )  # fmt: skip
+    assert errors == []
+    google, microsoft = rows
+    assert (google.oauth_provider, google.oauth_refresh_token) == ("google", None)
+    assert google.smtp_password == ""
+    assert microsoft.oauth_provider == "microsoft"
+    assert microsoft.oauth_refresh_token == "rt-" + "x" * 1500  # long, as Microsoft's are
+    assert "rt-" not in repr(microsoft)
+
+
+def test_sign_in_errors_are_named_by_column():
+    _, errors = _parse(
+        csv_text(
+            [
+                row("a@x.example", auth="oauth2"),
+                row("b@x.example", auth="oauth2", oauth_provider="yahoo"),
+                row("c@x.example", auth="kerberos"),
+                row("d@x.example", oauth_provider="google", oauth_refresh_token="rt"),
+                row("e@x.example", smtp_password=""),  # password mailboxes still need them
+            ]
+        )
+    )
+    assert [str(e) for e in errors] == [
+        "line 2, oauth_provider: is empty (auth oauth2 needs one of google, microsoft, generic)",
+        "line 3, oauth_provider: 'yahoo' is not one of google, microsoft, generic",
+        "line 4, auth: 'kerberos' is not password or oauth2",
+        "line 5, oauth_provider: is only for auth oauth2 (auth is password)",
+        "line 5, oauth_refresh_token: is only for auth oauth2 (auth is password)",
+        "line 6, smtp_password: is empty",
+    ]
