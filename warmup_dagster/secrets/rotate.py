@@ -32,7 +32,7 @@ class Rotated:
     values: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        each = ", ".join(f"{name}: {n:,}" for name, n in self.values.items())
+        each = ", ".join(f"{name}: {n:,}" for name, n in self.values.items() if n)
         return f"re-keyed {sum(self.values.values()):,} values ({each})"
 
 
