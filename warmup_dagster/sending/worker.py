@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -260,11 +261,8 @@ class Sender:
         try:
             account, fresh = await self._account(jobs[0])
         except (SecretKeyError, TokenRefused, TokenUnavailable) as exc:
-            # A refused token pauses the mailbox as a refused password does; a provider that
-            # is down for now leaves the jobs to be retried with the usual backoff.
-            outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
             _, messages = _outgoing(jobs, self.clock.now())
-            deliveries = [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
+            deliveries = _unable(exc, messages)
         else:
             async with self._sessions:
                 # Composed when the session starts, for the moment the Date header gives.
@@ -283,31 +281,23 @@ class Sender:
     ) -> list[Delivery]:
         """One SMTP session for the group; an OAuth2 token the server refused although it was
         not expired yet (revoked early) is renewed once and the session tried again."""
-        timeout = self.clock.real_seconds(self.settings.smtp_timeout_seconds)
-        deliveries = await send_group(
-            account,
-            messages,
+        session = partial(
+            send_group,
+            messages=messages,
             date=date,
-            timeout=timeout,
+            timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
             tls=self.tls,
             local_hostname=self.local_hostname,
         )
+        deliveries = await session(account)
         refused = all(d.outcome is Outcome.PAUSE and d.code in AUTH_CODES for d in deliveries)
         if not (account.xoauth2 and not fresh and refused):
             return deliveries
         try:
             login = await asyncio.to_thread(self.tokens.renew, account.mailbox_id, account.password)
         except (TokenRefused, TokenUnavailable) as exc:
-            outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
-            return [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
-        return await send_group(
-            replace(account, password=login.token),
-            messages,
-            date=date,
-            timeout=timeout,
-            tls=self.tls,
-            local_hostname=self.local_hostname,
-        )
+            return _unable(exc, messages)
+        return await session(replace(account, password=login.token))
 
     async def _account(self, job: ClaimedJob) -> tuple[Account, bool]:
         """The group's SMTP account: its password, or its OAuth2 access token (XOAUTH2), and
@@ -329,6 +319,14 @@ class Sender:
             xoauth2=login is not None,
         )
         return account, login is not None and login.fresh
+
+
+def _unable(exc: Exception, messages: list[Outgoing]) -> list[Delivery]:
+    """The group's outcomes when its mailbox cannot sign in: a refused token (or a key that
+    can't decrypt the password) pauses the mailbox as a refused password does; a provider
+    that is down for now leaves the jobs to be retried with the usual backoff."""
+    outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
+    return [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
 
 
 def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:
