@@ -39,17 +39,20 @@ def carried(conn: Connection, now: datetime, margin: timedelta) -> Counter[Count
         (Scope.GLOBAL_MINUTE, Scope.USER_MINUTE, minute),
         (Scope.GLOBAL_HOUR, Scope.USER_HOUR, minute // 60),
     ]
-    for (since, until), (global_scope, user_scope, window) in zip(
+    claims: dict[tuple[datetime, datetime], list] = {}
+    for span, (global_scope, user_scope, window) in zip(
         carried_spans(now, margin), scopes, strict=True
     ):
-        query = (
-            select(WarmupJob.user_id, func.count())
-            .where(WarmupJob.picked_at >= since, WarmupJob.picked_at < until)
-            .group_by(WarmupJob.user_id)
-        )
-        for user, claims in conn.execute(query):
-            result[(user_scope, user, window)] += claims
-            result[(global_scope, 0, window)] += claims
+        if span not in claims:  # in an hour's first minute both spans are the same
+            since, until = span
+            claims[span] = conn.execute(
+                select(WarmupJob.user_id, func.count())
+                .where(WarmupJob.picked_at >= since, WarmupJob.picked_at < until)
+                .group_by(WarmupJob.user_id)
+            ).all()
+        for user, n in claims[span]:
+            result[(user_scope, user, window)] += n
+            result[(global_scope, 0, window)] += n
     return result
 
 
