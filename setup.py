@@ -45,6 +45,8 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            # the suite runs on every core (pyproject: -n); most of its time is waiting
+            "pytest-xdist>=3.6,<4",
             "hypothesis>=6.100",
             "ruff>=0.6",
             "selenium>=4.20,<5",

@@ -26,6 +26,12 @@ from warmup_dagster.testing.postgres import PG_ADMIN_URL, ScratchDatabases, admi
 
 TEST_SECRET = "test-secret-key-not-for-production"
 
+# The tests that run a Dagster daemon on a scaled clock run one after another on one worker
+# (`pytest.mark.xdist_group(DAEMON_LANE)`): side by side, their daemons, code servers and runs
+# starved each other of the two cores, and minutes of clock time passed between a sensor's
+# ticks.
+DAEMON_LANE = "daemon"
+
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
@@ -37,6 +43,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="where the UI test saves its screenshots (make ui-check: docs/images)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the slowest of them first: the workers then run them side by side
+    while the short ones fill in around them, instead of one worker ending on a queue of them.
+    (`--dist loadgroup` hands out the daemon lane, its tests together, before everything.)
+    """
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return (mark.args[0] if mark.args else 10.0) if mark else 0.0
+
+    items.sort(key=seconds, reverse=True)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, SendLog, Wa
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
-from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.conftest import DAEMON_LANE, TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 # Virtual time starts at 06:00 UTC on a Monday and runs 600 times faster than real time, so a
@@ -35,6 +35,8 @@ def app_url(pg_databases, pg_template):
     return url
 
 
+@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.slow(70)
 def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     tmp_path, pg_databases, app_url, monkeypatch
 ):
@@ -111,14 +113,17 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     assert not failed, f"failed runs: {failed}"
 
 
+@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.slow(150)
 def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
     tmp_path, pg_databases, app_url, monkeypatch
 ):
-    # Half an hour of clock time per real second: a virtual day is 48 real s, three from Monday
-    # 00:00 in about two and a half minutes. Nothing is sent; only planning is watched. (At
-    # 3600x a day was 24 real s, and on a loaded machine the daily-plan sensor, ticking every
-    # 6-21 s behind the other sensors, once missed a whole day's pass.)
-    monday = datetime(2026, 3, 2, 0, 0, 30, tzinfo=UTC)
+    # Half an hour of clock time per real second: a virtual day is 48 real s, and Wednesday's
+    # pass comes 84 real s after Monday 06:00 (the new mailboxes' run plans Monday, with 36
+    # real s to spare for the deployment's start). Nothing is sent; only planning is watched.
+    # (At 3600x a day was 24 real s, and on a loaded machine the daily-plan sensor, ticking
+    # every 6-21 s behind the other sensors, once missed a whole day's pass.)
+    monday = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     days = {date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)}
     engine = make_engine(app_url)
     rows = [row(f"box{i}@owner{i}-d{i}.example", f"owner{i}", timezone="UTC") for i in range(3)]

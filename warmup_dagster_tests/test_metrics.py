@@ -176,6 +176,7 @@ def expected_errors(engine) -> dict[str, int]:
     return reasons
 
 
+@pytest.mark.slow(20)
 def test_the_server_exposes_the_seven_metrics_as_the_database_says(
     engine, cipher, server, cert, metrics_server
 ):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -84,6 +85,7 @@ def test_the_repository_stands_alone_without_references_outside_it():
     assert not found, "references to files outside the repository:\n" + "\n".join(found)
 
 
+@pytest.mark.slow(10)
 def test_definitions_validate_with_workspace_and_with_pyproject(tmp_path):
     shutil.copy(ROOT / "deploy" / "dagster.embedded.yaml", tmp_path / "dagster.yaml")
     for args in (["-w", "workspace.yaml"], []):

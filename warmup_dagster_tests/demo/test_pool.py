@@ -37,7 +37,7 @@ def test_pool_csv_refuses_a_port_outside_the_range(port: int):
         pool_csv(port)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(8)
 def test_demo_script_imports_the_pool_with_the_sandbox_port_it_was_given(tmp_path):
     """`scripts/demo.sh prepare` is the demo up to the import; WARMUP_SANDBOX_PORT moves it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARMUP_", "DAGSTER_"))}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -66,6 +67,7 @@ def engagements(engine):
         return {e.message_id: e for e in session.scalars(select(Engagement))}
 
 
+@pytest.mark.slow(20)
 def test_the_whole_loop_plan_send_deliver_engage_reply(engine, cipher, smtp, dovecot, cert):
     settings = engage_settings(cert)
     boxes = pool(engine, cipher, smtp, dovecot)

@@ -105,6 +105,7 @@ def expected_refreshes(session_times: list) -> int:
     return count
 
 
+@pytest.mark.slow(30)
 def test_plan_send_and_engage_with_xoauth2_refreshing_and_a_revoked_consent(
     engine,
     cipher,

@@ -105,6 +105,7 @@ def enqueue_reply(engine, box_id: int, at, body: str = "yes") -> int:
     return user
 
 
+@pytest.mark.slow(15)
 def test_a_day_of_sends_keeps_the_ledger_exact(engine, cipher, server, cert):
     settings = day_settings(cert)
     day = Day(engine, cipher, settings, DAY.replace(hour=8, minute=55))

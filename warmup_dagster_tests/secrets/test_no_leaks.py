@@ -153,6 +153,7 @@ def _pool_csv(dovecot, delivering, echoing) -> str:
     return csv_text(rows)
 
 
+@pytest.mark.slow(8)
 def test_planted_passwords_appear_nowhere(
     db_url,
     engine,

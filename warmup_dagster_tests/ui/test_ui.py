@@ -37,6 +37,7 @@ def screenshots(request, tmp_path):
     return chosen.resolve() if chosen else tmp_path / "screenshots"
 
 
+@pytest.mark.slow(110)
 def test_the_ui_shows_plans_fill_rate_plots_and_checks_and_reruns_the_missed(tmp_path, screenshots):
     today = datetime.now(UTC).date()  # the UI's daily partitions end in real time
     days = [today - timedelta(days=n) for n in (3, 2, 1)]
