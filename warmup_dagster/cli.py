@@ -103,7 +103,8 @@ def mailboxes() -> None:
 
 
 @mailboxes.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+# Bytes: the reading decodes UTF-8 itself, naming the line of anything else (`csvsource`).
+@click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @pass_app
 @needs_database_key

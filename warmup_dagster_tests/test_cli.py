@@ -80,6 +80,16 @@ def test_import_rejects_bad_rows_with_line_and_field(warmup, tmp_path):
     assert "0 mailboxes" in warmup("mailboxes", "list").output
 
 
+def test_import_of_a_file_that_is_not_utf8_is_one_message_naming_the_line(warmup, tmp_path):
+    warmup("db", "upgrade")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(csv_text([row("a@ann.example", display_name="José")]).encode("cp1252"))
+    result = warmup("mailboxes", "import", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "line 2, encoding: is not UTF-8 at column " in result.output
+    assert "0 mailboxes" in warmup("mailboxes", "list").output
+
+
 def test_import_over_the_plan_names_the_plan_column_and_the_plans(warmup, tmp_path):
     warmup("db", "upgrade")
     path = _csv(tmp_path, [row(f"m{i}@ann.example") for i in range(26)])
