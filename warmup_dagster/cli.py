@@ -35,7 +35,13 @@ from warmup_dagster.oauth.providers import FLOWS, PROVIDERS, ProviderNotConfigur
 from warmup_dagster.progress import progress_for
 from warmup_dagster.prune_command import prune_command
 from warmup_dagster.secrets import cli as secrets_cli
-from warmup_dagster.settings import Settings, SettingsError, load_settings
+from warmup_dagster.settings import Settings, SettingsError, load_settings, masked
+
+
+class ConfigurationError(click.ClickException):
+    """Bad `WARMUP_*` settings: one line per variable, exit status 2."""
+
+    exit_code = 2
 
 
 @click.group()
@@ -47,7 +53,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
     try:
         ctx.obj = App(load_settings())
     except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+        # Exit 2 like a usage error, without the usage banner: the message is the whole story.
+        raise ConfigurationError(str(exc)) from None
 
 
 @main.command("config")
@@ -59,6 +66,8 @@ def show_config(app: App) -> None:
         value = getattr(app.settings, name)
         if name == "database_url":
             value = make_url(value).render_as_string(hide_password=True)
+        elif isinstance(value, str):
+            value = masked(value)
         click.echo(f"{Settings.env_name(name)}={'' if value is None else value}")
     click.echo(f"{SECRET_KEY_VAR}=(set)")  # checked above: a missing key ends the command
 

@@ -120,6 +120,29 @@ def test_invalid_configuration_stops_with_the_variable_named(warmup):
     )
 
 
+def test_a_bad_setting_is_one_line_without_usage_banner_traceback_or_password(warmup):
+    bad_url = "postgresql://ann:hunter2@db.example:99999/warmup"
+    for command in (("config",), ("db", "upgrade"), ("mailboxes", "list")):
+        result = warmup(*command, extra_env={"WARMUP_DATABASE_URL": bad_url})
+        assert result.exit_code == 2
+        assert result.output == (
+            "Error: Invalid configuration: WARMUP_DATABASE_URL has a port outside 1-65535\n"
+        )
+
+
+def test_config_masks_url_passwords(warmup):
+    env = {
+        "WARMUP_DATABASE_URL": "postgresql://ann:hunter2@127.0.0.1/warmup",
+        "WARMUP_OAUTH_GENERIC_TOKEN_URL": "https://client:hunter3@idp.example/token",
+    }
+    result = warmup("config", extra_env=env)
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "hunter3" not in result.output
+    assert "WARMUP_OAUTH_GENERIC_TOKEN_URL=https://client:********@idp.example/token" in (
+        result.output
+    )
+
+
 def test_import_without_secret_key_explains(warmup, tmp_path):
     warmup("db", "upgrade")
     result = warmup(
