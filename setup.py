@@ -41,6 +41,8 @@ setup(
         # requests integration.
         "authlib>=1.3,<2",
         "requests>=2.31,<3",
+        # The mailbox CSV stores internationalised domains in IDNA 2008 form (mailboxes/addresses).
+        "idna>=3.6,<4",
     ],
     extras_require={
         "dev": [

@@ -14,7 +14,13 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
-from warmup_dagster.cli_app import App, needs_database_key, needs_secret_key, pass_app
+from warmup_dagster.cli_app import (
+    App,
+    ConfigurationError,
+    needs_database_key,
+    needs_secret_key,
+    pass_app,
+)
 from warmup_dagster.core.health import Figures
 from warmup_dagster.core.names import derived_display_name
 from warmup_dagster.crypto import SECRET_KEY_VAR, SecretKeyError
@@ -35,10 +41,11 @@ from warmup_dagster.oauth.providers import FLOWS, PROVIDERS, ProviderNotConfigur
 from warmup_dagster.progress import progress_for
 from warmup_dagster.prune_command import prune_command
 from warmup_dagster.secrets import cli as secrets_cli
-from warmup_dagster.settings import Settings, SettingsError, load_settings
+from warmup_dagster.settings import Settings, SettingsError, load_settings, masked
+from warmup_dagster.terminal import EscapingGroup, printable
 
 
-@click.group()
+@click.group(cls=EscapingGroup)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
@@ -47,7 +54,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
     try:
         ctx.obj = App(load_settings())
     except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+        # Exit 2 like a usage error, without the usage banner: the message is the whole story.
+        raise ConfigurationError(str(exc)) from None
 
 
 @main.command("config")
@@ -59,6 +67,8 @@ def show_config(app: App) -> None:
         value = getattr(app.settings, name)
         if name == "database_url":
             value = make_url(value).render_as_string(hide_password=True)
+        elif isinstance(value, str):
+            value = masked(value)
         click.echo(f"{Settings.env_name(name)}={'' if value is None else value}")
     click.echo(f"{SECRET_KEY_VAR}=(set)")  # checked above: a missing key ends the command
 
@@ -103,7 +113,8 @@ def mailboxes() -> None:
 
 
 @mailboxes.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+# Bytes: the reading decodes UTF-8 itself, naming the line of anything else (`csvsource`).
+@click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @pass_app
 @needs_database_key
@@ -149,7 +160,7 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
         "EMAIL", "NAME", "USER", "PLAN", "STATE", "HEALTH", "SPAM", "DAILY", "TIMEZONE", "SMTP",
         "REASON",
     )  # fmt: skip
-    table = [header] + [
+    rows = [
         (
             v.email,
             v.display_name or f"({derived_display_name(v.email)})",
@@ -174,6 +185,8 @@ def mailboxes_list(app: App, state: str | None, user: str | None) -> None:
         )
         for v in views
     ]
+    # Names, reasons (an SMTP server's reply among them) are data: escaped before measuring.
+    table = [header, *(tuple(printable(cell) for cell in r) for r in rows)]
     widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
     for r in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
@@ -211,7 +224,8 @@ def _change_state(app: App, email: str, state: MailboxState, reason: str | None)
         before = set_state(app.engine, email, state, reason, app.clock)
     except MailboxNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{email}: {before.value} -> {state.value}" + (f" ({reason})" if reason else ""))
+    said = f"{email}: {before.value} -> {state.value}" + (f" ({reason})" if reason else "")
+    click.echo(printable(said))
 
 
 @mailboxes.command("connect")
@@ -248,9 +262,8 @@ def mailboxes_connect(app: App, email: str, provider_name: str, flow: str | None
         )
     except (MailboxNotFound, ProviderNotConfigured, ConnectFailed) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"{done.email}: connected with {done.provider}" + ("; resumed" if done.resumed else "")
-    )
+    said = f"{done.email}: connected with {done.provider}" + ("; resumed" if done.resumed else "")
+    click.echo(printable(said))
 
 
 @main.command("sandbox")

@@ -19,6 +19,13 @@ from warmup_dagster.secrets import keycheck
 from warmup_dagster.settings import Settings
 
 
+class ConfigurationError(click.ClickException):
+    """Bad `WARMUP_*` settings: one line per variable, exit status 2 (a usage error's, without
+    click's usage banner: the message says it all)."""
+
+    exit_code = 2
+
+
 class App:
     """What every command needs, built on first use from the validated settings."""
 

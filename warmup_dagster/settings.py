@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -55,6 +57,8 @@ OTHER_VARIABLES = (
 )
 # A database URL may carry a password: its errors name the variable, never the value.
 _HIDDEN = frozenset({"database_url"})
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@/\s]*@")
 # pydantic's own parse errors, in the words the rest of the messages use
 _TYPE_MESSAGES = {
     "int_parsing": "is not a whole number",
@@ -117,6 +121,22 @@ def _readable_file(value: str) -> str:
     return str(path.resolve())
 
 
+def _ca_file(value: str) -> str:
+    """A CA bundle: a readable file holding at least one PEM certificate, checked at load so a
+    wrong path (a key, a DER file, an empty file) is not found at the first TLS handshake."""
+    path = _readable_file(value)
+    if not path:
+        return path
+    try:
+        # A bare context: the system's CAs are not loaded for this check.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except OSError:  # ssl.SSLError too: no certificate in it, or a broken one
+        raise ValueError(
+            "holds no PEM certificate (expects a file of -----BEGIN CERTIFICATE----- blocks)"
+        ) from None
+    return path
+
+
 def _endpoint_url(value: str) -> str:
     """An OAuth2 endpoint: https, or http to a loopback host (the tests' local server) only:
     the refresh token goes in the request body."""
@@ -136,10 +156,16 @@ def normalize_database_url(raw: str) -> str:
     `postgresql://` is rewritten to `postgresql+psycopg2://`: with SQLAlchemy 2.1 the bare
     scheme means psycopg 3, which is not installed and breaks dagster-postgres.
     """
+    if CONTROL_RE.search(raw):
+        raise ValueError("contains a control character")
     try:
         url: URL = make_url(raw)
     except ArgumentError:
         raise ValueError("is not a database URL (sqlite:///PATH or postgresql://...)") from None
+    except ValueError:  # its text can hold the password (a ':' in it), so it is not shown
+        raise ValueError("has a port that is not a number (postgresql://HOST:PORT/...)") from None
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ValueError("has a port outside 1-65535")
     backend, _, driver = url.drivername.partition("+")
     if backend == "postgresql":
         if driver not in ("", "psycopg2"):
@@ -225,7 +251,7 @@ class Settings(BaseSettings):
     # Under the 3 minutes before a window's end in which nothing is claimed (`core.admission`).
     arrival_margin_seconds: float = Field(30.0, ge=0, lt=180, description="seconds of clock time")
     sender_run_max_seconds: PositiveInt = Field(900, description="seconds of clock time")
-    smtp_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
+    smtp_ca_file: Annotated[str, AfterValidator(_ca_file)] = ""
     # empty only before `load_settings` fills in the default, which depends on DAGSTER_HOME
     database_url: Annotated[str, AfterValidator(_database_url)] = ""
     daily_variance: Fraction = Field(
@@ -326,7 +352,7 @@ class Settings(BaseSettings):
         0.5, description="fraction of its quota a throttled mailbox keeps"
     )
     imap_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
-    imap_ca_file: Annotated[str, AfterValidator(_readable_file)] = ""
+    imap_ca_file: Annotated[str, AfterValidator(_ca_file)] = ""
     # OAuth2 sign-in (`warmup_dagster.oauth`): each provider's client, and the token refresh.
     # The client secrets are SecretStr: `warmup config` and errors never show them.
     oauth_google_client_id: str = Field("", description="Google Cloud OAuth client id")
@@ -486,8 +512,13 @@ def _describe(error: Any) -> str:
     name = Settings.env_name(field)
     cause = error.get("ctx", {}).get("error")
     what = str(cause) if cause is not None else _TYPE_MESSAGES.get(error["type"], error["msg"])
-    shown = name if field in _HIDDEN else f"{name}={str(error['input'])!r}"
+    shown = name if field in _HIDDEN else f"{name}={masked(str(error['input']))!r}"
     return f"{shown} {what}"
+
+
+def masked(value: str) -> str:
+    """`value` with the password of any URL in it (`scheme://user:password@`) masked."""
+    return _URL_PASSWORD.sub(r"\1********@", value)
 
 
 def _build(cls: type[Settings], values: Mapping[str, Any], errors: Sequence[str] = ()) -> Settings:
@@ -496,6 +527,8 @@ def _build(cls: type[Settings], values: Mapping[str, Any], errors: Sequence[str]
         settings = cls(**values)
     except ValidationError as exc:
         problems += [_describe(e) for e in exc.errors()]
+    if len(problems) == 1:
+        raise SettingsError(f"Invalid configuration: {problems[0]}")
     if problems:
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(problems))
     return settings

@@ -1,5 +1,6 @@
 """The `warmup` command, driven as a user would (CliRunner, plus the installed script once)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 
 from warmup_dagster.cli import main
 from warmup_dagster.db import migrate
+from warmup_dagster.terminal import printable
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
@@ -80,6 +82,16 @@ def test_import_rejects_bad_rows_with_line_and_field(warmup, tmp_path):
     assert "0 mailboxes" in warmup("mailboxes", "list").output
 
 
+def test_import_of_a_file_that_is_not_utf8_is_one_message_naming_the_line(warmup, tmp_path):
+    warmup("db", "upgrade")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(csv_text([row("a@ann.example", display_name="José")]).encode("cp1252"))
+    result = warmup("mailboxes", "import", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "line 2, encoding: is not UTF-8 at column " in result.output
+    assert "0 mailboxes" in warmup("mailboxes", "list").output
+
+
 def test_import_over_the_plan_names_the_plan_column_and_the_plans(warmup, tmp_path):
     warmup("db", "upgrade")
     path = _csv(tmp_path, [row(f"m{i}@ann.example") for i in range(26)])
@@ -106,6 +118,29 @@ def test_invalid_configuration_stops_with_the_variable_named(warmup):
     result = warmup("db", "upgrade", extra_env={"WARMUP_SAME_MAILBOX_DELAY_MIN": "30"})
     assert result.exit_code == 2
     assert "WARMUP_SAME_MAILBOX_DELAY_MIN (30.0) is above WARMUP_SAME_MAILBOX_DELAY_MAX" in (
+        result.output
+    )
+
+
+def test_a_bad_setting_is_one_line_without_usage_banner_traceback_or_password(warmup):
+    bad_url = "postgresql://ann:hunter2@db.example:99999/warmup"
+    for command in (("config",), ("db", "upgrade"), ("mailboxes", "list")):
+        result = warmup(*command, extra_env={"WARMUP_DATABASE_URL": bad_url})
+        assert result.exit_code == 2
+        assert result.output == (
+            "Error: Invalid configuration: WARMUP_DATABASE_URL has a port outside 1-65535\n"
+        )
+
+
+def test_config_masks_url_passwords(warmup):
+    env = {
+        "WARMUP_DATABASE_URL": "postgresql://ann:hunter2@127.0.0.1/warmup",
+        "WARMUP_OAUTH_GENERIC_TOKEN_URL": "https://client:hunter3@idp.example/token",
+    }
+    result = warmup("config", extra_env=env)
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "hunter3" not in result.output
+    assert "WARMUP_OAUTH_GENERIC_TOKEN_URL=https://client:********@idp.example/token" in (
         result.output
     )
 
@@ -172,3 +207,36 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "warmup"
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "mailboxes" in out and "sandbox" in out and "db" in out
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\rok\u202egnp.exe\x9b31m"
+
+
+def test_printable_escapes_every_control_and_keeps_ordinary_text():
+    assert printable(HOSTILE) == "\\x1b]0;owned\\x07\\x1b[2J\\rok\\u202egnp.exe\\x9b31m"
+    assert printable("José García · 535 5.7.8 ok\ttab") == "José García · 535 5.7.8 ok\\ttab"
+    assert printable("line one\r\nline two\x1b", newlines=True) == "line one\\r\nline two\\x1b"
+    assert printable("a\nb") == "a\\nb"
+
+
+def test_data_in_the_listing_and_in_errors_is_printed_escaped(warmup, tmp_path):
+    """A pause reason (an SMTP server's reply can be one) and an address typed on the command
+    line reach the terminal with their control characters escaped, never raw."""
+    warmup("db", "upgrade")
+    assert warmup("mailboxes", "import", _csv(tmp_path, [row("a@ann.example")])).exit_code == 0
+    result = warmup("mailboxes", "pause", "a@ann.example", "--reason", f"535 {HOSTILE}")
+    assert result.exit_code == 0, result.output
+    listing = warmup("mailboxes", "list").output
+    unsafe = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]")
+    for output in (result.output, listing):
+        assert not unsafe.search(output), output
+        assert printable(HOSTILE) in output
+    [line] = [line for line in listing.splitlines() if line.startswith("a@ann.example")]
+    assert line.endswith(f"535 {printable(HOSTILE)}")
+    result = warmup("mailboxes", "resume", "b\x1b[31m@ann.example")
+    assert result.exit_code == 1
+    assert "no mailbox 'b\\x1b[31m@ann.example'" in result.output
+    # click's own message quotes the path as given: escaped on the way out.
+    result = warmup("mailboxes", "import", str(tmp_path / "no\x1b[2Jsuch.csv"))
+    assert result.exit_code == 2 and "no\\x1b[2Jsuch.csv" in result.output
+    assert not unsafe.search(result.output), result.output

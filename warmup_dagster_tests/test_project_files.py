@@ -214,7 +214,7 @@ def test_the_benchmarks_pool_files_are_valid_imports():
     importer's checks (a column added before `timezone` once shifted them all, and every
     benchmark's import was rejected)."""
     from benchmarks.bench_import import make_csv
-    from warmup_dagster.mailboxes.rows import read_rows
+    from warmup_dagster.mailboxes.csvsource import read_rows
 
     rows = list(read_rows(io.StringIO(make_csv(10))))
     assert len(rows) == 10

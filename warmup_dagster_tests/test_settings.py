@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from warmup_dagster.settings import OTHER_VARIABLES, Settings, SettingsError, load_settings
+from warmup_dagster.testing.certificates import self_signed_cert
 
 ROOT = Path(__file__).parents[1]
 
@@ -226,3 +227,55 @@ def test_every_variable_is_documented_with_a_unit():
         assert rows[name][1], f"{name} has no unit in README.md"
         assert name in example, f"{name} missing from .env.example"
     assert "seed" not in example.lower()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql://u:pw:hunter2@h:hunter2/db",
+            "has a port that is not a number (postgresql://HOST:PORT/...)",
+        ),
+        ("postgresql://u:hunter2@h:99999/db", "has a port outside 1-65535"),
+        (
+            "postgresql://u:hunter2@[::1/db",
+            "has a port that is not a number (postgresql://HOST:PORT/...)",
+        ),
+        ("postgresql://u:hunter2\x1b[2J@h/db", "contains a control character"),
+        ("postgresql://u:hunter2@h/db?sslmode=\x07", "contains a control character"),
+        ("hunter2", "is not a database URL (sqlite:///PATH or postgresql://...)"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_without_its_password(url, message):
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({"WARMUP_DATABASE_URL": url})
+    assert str(excinfo.value) == f"Invalid configuration: WARMUP_DATABASE_URL {message}"
+
+
+def test_a_url_password_in_another_setting_is_masked_in_its_error():
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({"WARMUP_OAUTH_GENERIC_TOKEN_URL": "http://client:hunter2@evil.example/t"})
+    message = str(excinfo.value)
+    assert "hunter2" not in message
+    assert "WARMUP_OAUTH_GENERIC_TOKEN_URL='http://client:********@evil.example/t' must" in message
+
+
+def test_a_ca_file_without_a_pem_certificate_is_refused_at_load(tmp_path):
+    cert_file, key_file = self_signed_cert(tmp_path)
+    assert load_settings({"WARMUP_SMTP_CA_FILE": str(cert_file)}).smtp_ca_file == str(cert_file)
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
+    )
+    for variable in ("WARMUP_SMTP_CA_FILE", "WARMUP_IMAP_CA_FILE"):
+        for path in (key_file, empty, garbage):
+            with pytest.raises(SettingsError) as excinfo:
+                load_settings({variable: str(path)})
+            assert str(excinfo.value) == (
+                f"Invalid configuration: {variable}={str(path)!r} holds no PEM certificate "
+                "(expects a file of -----BEGIN CERTIFICATE----- blocks)"
+            )
+        with pytest.raises(SettingsError, match=f"{variable}='/nonexistent' is not a readable"):
+            load_settings({variable: "/nonexistent"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -15,8 +15,9 @@ from warmup_dagster.clock import Clock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.dialect import refresh_statistics, upsert
 from warmup_dagster.db.models import Mailbox, MailboxState, Plan, User
+from warmup_dagster.mailboxes.csvsource import read_rows
 from warmup_dagster.mailboxes.plans import check_limits, resolve_plans
-from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
+from warmup_dagster.mailboxes.rows import MailboxRow, RowError
 from warmup_dagster.oauth.tokens import REASON_PREFIX, connect_hint, forget, save_connection
 from warmup_dagster.progress import ProgressFactory, SilentProgress
 from warmup_dagster.secrets import keycheck
@@ -65,7 +66,7 @@ class ImportSummary:
 
 def import_mailboxes(
     engine: Engine,
-    stream: TextIO,
+    stream: IO[bytes] | IO[str],
     *,
     cipher: Cipher,
     clock: Clock,

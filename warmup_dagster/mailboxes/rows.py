@@ -6,16 +6,14 @@ Checks that need the database (plans, limits) live in `importer.py`.
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import TextIO
 from zoneinfo import available_timezones
 
 from warmup_dagster.core.names import clean_display_name, display_name_problem
 from warmup_dagster.db.models import Security
+from warmup_dagster.mailboxes.addresses import normal_email, normal_host
 from warmup_dagster.oauth.providers import PROVIDERS
 
 REQUIRED_COLUMNS = (
@@ -59,10 +57,6 @@ MAX_FIELD_LENGTH = 320
 # Refresh tokens are opaque and long at some providers (Microsoft's run past 1,000 characters).
 MAX_TOKEN_LENGTH = 8_192
 
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
-HOST_RE = re.compile(rf"^(?:{_LABEL})(?:\.{_LABEL})*\.?$|^\d{{1,3}}(?:\.\d{{1,3}}){{3}}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _PROVIDERS = ", ".join(PROVIDERS)
 _TRUE = {"true", "yes", "y", "1"}
@@ -146,27 +140,42 @@ class _RowParser:
             self.fail(field, "contains control characters")
         return value
 
+    def secret(self, field: str, *, required: bool) -> str:
+        """A password: kept exactly as given (spaces are a password's own), only checked."""
+        value = self.raw.get(field) or ""
+        if required and not value:
+            self.fail(field, "is empty")
+        elif len(value) > MAX_FIELD_LENGTH:
+            self.fail(field, f"is longer than {MAX_FIELD_LENGTH} characters")
+        elif CONTROL_RE.search(value):
+            self.fail(field, "contains control characters")
+        return value
+
     def email(self, field: str) -> str:
+        """An address, lowercased, its domain in IDNA (`xn--`) form (`addresses`)."""
         value = self.text(field)
-        if value and not EMAIL_RE.match(value):
-            self.fail(field, f"{value!r} is not an email address")
-        return value.lower()
+        address, problem = normal_email(value)
+        if value and problem:
+            self.fail(field, problem)
+        return address
 
     def host(self, field: str) -> str:
+        """A host name (IDNA form) or a checked IPv4 or IPv6 address (`addresses`)."""
         value = self.text(field)
-        if value and not HOST_RE.match(value):
-            self.fail(field, f"{value!r} is not a host name")
-        return value.lower()
+        host, problem = normal_host(value)
+        if value and problem:
+            self.fail(field, problem)
+        return host
 
     def integer(self, field: str, default: int | None, low: int, high: int) -> int:
         value = self.text(field, required=default is None)
         if not value:
             return default or 0
-        try:
-            number = int(value)
-        except ValueError:
-            self.fail(field, f"{value!r} is not a whole number")
+        # int() also takes '١٢', '1_000' and '+5': only ASCII digits are a number here.
+        if not (value.isascii() and value.isdigit()):
+            self.fail(field, f"{value!r} is not a whole number (digits 0-9 only)")
             return default or 0
+        number = int(value)
         if not low <= number <= high:
             self.fail(field, f"{number} is outside {low}-{high}")
         return number
@@ -251,12 +260,12 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
         smtp_port=p.integer("smtp_port", None, 1, 65535),
         smtp_security=p.security("smtp_security"),
         smtp_username=p.text("smtp_username", required=False) or email,
-        smtp_password=p.text("smtp_password", required=passwords),
+        smtp_password=p.secret("smtp_password", required=passwords),
         imap_host=p.host("imap_host"),
         imap_port=p.integer("imap_port", None, 1, 65535),
         imap_security=p.security("imap_security"),
         imap_username=p.text("imap_username", required=False) or email,
-        imap_password=p.text("imap_password", required=passwords),
+        imap_password=p.secret("imap_password", required=passwords),
         timezone=p.timezone("timezone"),
         daily_limit=daily_limit,
         ramp_start=ramp_start,
@@ -268,67 +277,3 @@ def parse_row(line: int, raw: dict[str, str]) -> MailboxRow | list[RowError]:
         oauth_refresh_token=refresh_token,
     )
     return p.errors or row
-
-
-def check_header(fieldnames: Iterable[str] | None) -> list[RowError]:
-    """Missing required columns and unknown columns (likely typos) are errors on line 1."""
-    if not fieldnames:
-        return [RowError(1, "header", "the file is empty or has no header row")]
-    names = [name.strip() for name in fieldnames]
-    errors = [
-        RowError(1, column, "required column is missing")
-        for column in REQUIRED_COLUMNS
-        if column not in names
-    ]
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
-    errors += [
-        RowError(1, name or "(blank)", "unknown column") for name in names if name not in known
-    ]
-    errors += [
-        RowError(1, name, "column appears twice") for name in set(names) if names.count(name) > 1
-    ]
-    return errors
-
-
-def read_rows(stream: TextIO) -> Iterator[MailboxRow | list[RowError]]:
-    """Yield each data row of a mailbox CSV, validated, in file order.
-
-    Header problems, malformed CSV and rows with the wrong number of fields come out as
-    `RowError` lists; duplicates inside the file are detected here too.
-    """
-    reader = csv.DictReader(stream, restkey="\0extra", restval=None)
-    try:
-        header_errors = check_header(reader.fieldnames)
-    except csv.Error as exc:
-        yield [RowError(1, "header", f"malformed CSV: {exc}")]
-        return
-    if header_errors:
-        yield header_errors
-        return
-    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-    first_line_of: dict[str, int] = {}
-    while True:
-        try:
-            raw = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield [RowError(reader.line_num, "row", f"malformed CSV: {exc}")]
-            return
-        # A quoted field may hold line breaks: a row is named by the line it starts on.
-        breaks = sum(v.count("\n") for v in raw.values() if isinstance(v, str))
-        line = reader.line_num - breaks
-        if "\0extra" in raw:
-            yield [RowError(line, "row", "has more fields than the header")]
-            continue
-        if any(value is None for value in raw.values()):
-            yield [RowError(line, "row", "has fewer fields than the header")]
-            continue
-        parsed = parse_row(line, raw)
-        if isinstance(parsed, MailboxRow):
-            first = first_line_of.setdefault(parsed.email, line)
-            if first != line:
-                parsed = [
-                    RowError(line, "email", f"{parsed.email} already appears on line {first}")
-                ]
-        yield parsed

@@ -6,15 +6,40 @@
 
 from __future__ import annotations
 
+import binascii
+import contextlib
+import email.errors
 import email.header
 import email.message
+import email.quoprimime
 import email.utils
+import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 
 from warmup_dagster.core.delivery import Outcome
 from warmup_dagster.db.models import Security
+
+
+class UnsafeHeaderError(ValueError):
+    """A header value that would inject into the mail or that a reader would decode into
+    something unsafe; the message is refused, not repaired.
+
+    Attributes:
+        header: The header's name (`Subject`, `From`, ...).
+    """
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(f"{header} header refused: {problem}")
+        self.header = header
+
+
+# An RFC 2047 encoded word, matched as leniently as mail clients decode them: any charset
+# (with an RFC 2231 `*language`), either encoding, spaces inside the text.
+_ENCODED_WORD = re.compile(r"=\?([^?]*)\?([bBqQ])\?(.*?)\?=")
 
 
 @dataclass(frozen=True)
@@ -105,23 +130,36 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
         The message, ready for `aiosmtplib.SMTP.send_message`.
 
     Raises:
-        ValueError: `date` is naive, or a header value is unusable (e.g. contains a line
-            break).
+        UnsafeHeaderError: a header value is refused (`check_headers`).
+        ValueError: `date` is naive, or a header value is otherwise unusable.
     """
     if date.tzinfo is None:
         raise ValueError(f"naive datetime {date!r}: the Date header needs a timezone")
+    check_headers(message)
     built = email.message.EmailMessage()
-    _set_from(built, message)
-    built["To"] = message.recipient
-    built["Subject"] = message.subject
-    built["Date"] = email.utils.format_datetime(date)
-    built["Message-ID"] = message.message_id
-    if message.in_reply_to:
-        built["In-Reply-To"] = message.in_reply_to
-    if message.references:
-        built["References"] = message.references
+    with _parsing("From"):
+        _set_from(built, message)
+    headers = {"To": message.recipient, "Subject": message.subject}
+    headers |= {"Date": email.utils.format_datetime(date), "Message-ID": message.message_id}
+    headers |= {"In-Reply-To": message.in_reply_to, "References": message.references}
+    for name, value in headers.items():
+        if value or name not in ("In-Reply-To", "References"):
+            with _parsing(name):
+                built[name] = value
     built.set_content(message.body, charset="utf-8")
     return built
+
+
+@contextlib.contextmanager
+def _parsing(header: str) -> Iterator[None]:
+    """Turn the email package's failures on a malformed value into a refusal naming the
+    header: it raises IndexError (`<` as a Message-ID or an address, `=??B??=`) and
+    HeaderParseError as well as ValueError, and the sender fails the job on a ValueError only.
+    """
+    try:
+        yield
+    except (ValueError, IndexError, email.errors.HeaderParseError) as exc:
+        raise UnsafeHeaderError(header, f"does not parse ({exc})") from exc
 
 
 def _set_from(built: email.message.EmailMessage, message: Outgoing) -> None:
@@ -144,3 +182,72 @@ def _set_from(built: email.message.EmailMessage, message: Outgoing) -> None:
     header = email.header.Header(message.sender_name, "utf-8", header_name="From")
     header.append(f"<{address.addr_spec}>", "us-ascii")
     built.set_raw("From", header.encode())
+
+
+def check_headers(message: Outgoing) -> None:
+    """Refuse a message whose header values could inject headers, as sent or once decoded.
+
+    The values come from imported CSVs and received mail. The email package refuses a line
+    break inside a value but not one at its end, nor NUL and other controls, nor an RFC 2047
+    encoded word whose text is `\\r\\nBcc: ...`: a client decoding it shows (or a gateway
+    re-emits) the injected header.
+
+    Raises:
+        UnsafeHeaderError: naming the first header refused and why.
+    """
+    values = {
+        "From": message.sender,
+        "From display name": message.sender_name,
+        "To": message.recipient,
+        "Subject": message.subject,
+        "Message-ID": message.message_id,
+        "In-Reply-To": message.in_reply_to,
+        "References": message.references,
+    }
+    for header, value in values.items():
+        if value is None:
+            continue
+        problem = _unsafe_characters(value)
+        if problem is None:
+            problem = next(filter(None, map(_encoded_problem, _ENCODED_WORD.finditer(value))), None)
+        if problem is not None:
+            raise UnsafeHeaderError(header, problem)
+
+
+def _unsafe_characters(text: str) -> str | None:
+    """What is wrong with `text` as header text: CR or LF, or another control character
+    (a tab is folding whitespace), or a Unicode line or paragraph separator, which Python's
+    `str.splitlines` (and so the email package's folding) treats as a line break."""
+    if "\r" in text or "\n" in text:
+        return "carries CR or LF"
+    for char in text:
+        if char != "\t" and (unicodedata.category(char) == "Cc" or char in "\u2028\u2029"):
+            return f"carries the control character U+{ord(char):04X}"
+    return None
+
+
+def _encoded_problem(word: re.Match[str]) -> str | None:
+    """What a reader would find unsafe in one encoded word once decoded, if anything.
+
+    A word that does not decode (bad base64) is refused: readers differ in what they make of
+    it. A word in a charset Python does not know is judged by its bytes: no C0 control or DEL
+    byte, and its text read as UTF-8.
+    """
+    charset, encoding, text = word.group(1).split("*", 1)[0], word.group(2), word.group(3)
+    try:
+        if encoding in "bB":
+            raw = binascii.a2b_base64(text + "=" * (-len(text) % 4))
+        else:
+            raw = email.quoprimime.header_decode(text).encode("latin-1")
+    except ValueError:  # binascii.Error, non-ASCII base64, non-Latin-1 quoted-printable
+        return f"the encoded word {word.group(0)[:40]!r} does not decode"
+    try:
+        decoded = raw.decode(charset, errors="replace")
+    except LookupError:
+        if any((byte < 0x20 and byte != 0x09) or byte == 0x7F for byte in raw):
+            return f"the encoded word {word.group(0)[:40]!r} decodes to a control byte"
+        decoded = raw.decode("utf-8", errors="replace")
+    problem = _unsafe_characters(decoded)
+    if problem is None:
+        return None
+    return f"the encoded word {word.group(0)[:40]!r} {problem.replace('carries', 'decodes to')}"

@@ -278,3 +278,45 @@ def test_a_bad_sign_in_row_loses_nothing_already_stored(engine, run_import):
     assert _snapshot(engine) == before
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(MailboxOAuth)) == 1
+
+
+def test_hostile_files_are_rejected_whole_and_the_pool_is_unchanged(engine, cipher, clock):
+    """Bytes that are not UTF-8, a header with no rows, a huge field, a bad IP host: each
+    rejected with its line, and the pool already stored is exactly as it was."""
+
+    def run(data: bytes):
+        return import_mailboxes(engine, io.BytesIO(data), cipher=cipher, clock=clock)
+
+    run(("\ufeff" + csv_text([row("a1@bücher.example"), row("a2@ann.example")])).encode())
+    before = _snapshot(engine)
+    with Session(engine) as session:
+        assert sorted(session.scalars(select(Mailbox.email))) == [
+            "a1@xn--bcher-kva.example",
+            "a2@ann.example",
+        ]
+    update = [row("a1@bücher.example", daily_limit=99), row("new@carl.example", "carl")]
+    hostile = {
+        "line 2, encoding: is not UTF-8 at column 5": csv_text(
+            [*update, row("b@x.example", display_name="José")]
+        ).encode("latin-1"),
+        "line 1, file: has a header row but no mailbox rows": csv_text([]).encode(),
+        "line 3, row: has a field longer than 65,536 characters": csv_text(
+            [*update[:1], row("b@x.example", display_name="x" * 70_000)]
+        ).encode(),
+        "line 3, smtp_host: '999.1.1.1' is not an IPv4 address": csv_text(
+            [*update[:1], row("b@x.example", smtp_host="999.1.1.1")]
+        ).encode(),
+    }
+    for expected, data in hostile.items():
+        with pytest.raises(ImportRejected) as refused:
+            run(data)
+        assert expected in str(refused.value)
+        assert _snapshot(engine) == before
+
+
+def test_passwords_are_stored_exactly_as_given(engine, cipher, run_import):
+    run_import([row("a@x.example", smtp_password="  spaced pw\u00a0", imap_password=" ")])
+    with Session(engine) as session:
+        box = session.scalars(select(Mailbox)).one()
+        assert cipher.decrypt(box.smtp_password_enc) == "  spaced pw\u00a0"
+        assert cipher.decrypt(box.imap_password_enc) == " "

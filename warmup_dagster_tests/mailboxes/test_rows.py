@@ -5,7 +5,8 @@ import io
 import pytest
 
 from warmup_dagster.db.models import Security
-from warmup_dagster.mailboxes.rows import MailboxRow, RowError, read_rows
+from warmup_dagster.mailboxes.csvsource import MAX_CSV_FIELD, read_rows
+from warmup_dagster.mailboxes.rows import MailboxRow, RowError
 from warmup_dagster_tests.mailboxes.csvdata import COLUMNS, csv_text, row
 
 
@@ -54,7 +55,8 @@ def test_optional_columns_may_be_absent():
         ({"timezone": "Europe/Berlinn"}, "timezone", "not an IANA timezone"),
         ({"daily_limit": "0"}, "daily_limit", "outside 1-2000"),
         ({"ramp_start": "50", "daily_limit": "40"}, "ramp_start", "above daily_limit 40"),
-        ({"ramp_step": "-1"}, "ramp_step", "outside 0-2000"),
+        ({"ramp_step": "-1"}, "ramp_step", "not a whole number"),
+        ({"ramp_step": "2001"}, "ramp_step", "outside 0-2000"),
         ({"reply_rate": "1.5"}, "reply_rate", "outside 0-1"),
         ({"weekdays_only": "sometimes"}, "weekdays_only", "not true or false"),
         ({"user": ""}, "user", "is empty"),
@@ -169,3 +171,130 @@ def test_sign_in_errors_are_named_by_column():
         "line 5, oauth_refresh_token: is only for auth oauth2 (auth is password)",
         "line 6, smtp_password: is empty",
     ]
+
+
+# Hostile input: bytes, numbers, hosts and sizes a file should not get past.
+
+
+def _parse_bytes(data: bytes) -> tuple[list[MailboxRow], list[RowError]]:
+    rows, errors = [], []
+    for parsed in read_rows(io.BytesIO(data)):
+        (rows.append if isinstance(parsed, MailboxRow) else errors.extend)(parsed)
+    return rows, errors
+
+
+def test_utf8_bytes_are_read_with_or_without_a_byte_order_mark():
+    data = csv_text([row("a@x.example", display_name="José García")]).encode()
+    for given in (data, b"\xef\xbb\xbf" + data):
+        rows, errors = _parse_bytes(given)
+        assert errors == [] and rows[0].display_name == "José García"
+
+
+def test_bytes_that_are_not_utf8_are_refused_with_line_column_and_offset():
+    text = csv_text([row("a@x.example"), row("b@x.example", display_name="José García")])
+    latin1 = text.encode("latin-1")  # é as the single byte 0xE9
+    line_3 = latin1.split(b"\r\n")[2]
+    offset = latin1.index(b"\xe9")
+    column = line_3.index(b"\xe9") + 1
+
+    rows, errors = _parse_bytes(latin1)
+
+    assert [r.email for r in rows] == ["a@x.example"]
+    [error] = errors
+    assert (error.line, error.field) == (3, "encoding")
+    assert f"is not UTF-8 at column {column} (byte offset {offset}:" in error.message
+    # Column counts characters: the UTF-8 'ü' before the bad byte is one, not two.
+    good = csv_text([row("a@x.example", display_name="Müller")]).encode()
+    bad = good.replace("Müller".encode(), "Mü".encode() + b"\xff" + b"ller")
+    line_2 = good.split(b"\r\n")[1].decode()
+    _, errors = _parse_bytes(bad)
+    assert errors[0].line == 2
+    column, offset = line_2.index("Müller") + 3, bad.index(b"\xff")
+    assert f"column {column} (byte offset {offset}" in errors[0].message
+    rows, errors = _parse_bytes("email,user\r\n".encode("utf-16"))
+    assert [(e.line, e.field) for e in errors] == [(1, "encoding")]
+
+
+def test_a_header_with_no_rows_is_refused():
+    header = csv_text([])
+    for text in (header, header + "\r\n\r\n"):
+        rows, errors = _parse(text)
+        assert rows == []
+        assert errors == [RowError(1, "file", "has a header row but no mailbox rows under it")]
+
+
+@pytest.mark.parametrize("number", ["١٢", "1_000", "+5", " 5 ", "5.0", "²", "0x10", "-0"])
+def test_integers_are_ascii_digits_only(number):
+    rows, errors = _parse(csv_text([row("a@x.example", daily_limit=number)]))
+    if number == " 5 ":  # surrounding spaces are stripped, as in every text field
+        assert errors == [] and rows[0].daily_limit == 5
+        return
+    assert [(e.line, e.field) for e in errors] == [(2, "daily_limit")]
+    assert "not a whole number (digits 0-9 only)" in errors[0].message
+
+
+def test_international_domains_are_stored_as_idna_and_ip_hosts_are_checked():
+    rows, errors = _parse(
+        csv_text(
+            [
+                row("Ann@Bücher.example", smtp_host="SMTP.Bücher.example", imap_host="[::1]"),
+                row("bob@пример.рф", smtp_host="10.0.0.7", imap_host="2001:DB8::1"),
+                row("carl@xn--bcher-kva.example"),
+            ]
+        )
+    )
+    assert errors == []
+    assert [(r.email, r.smtp_host, r.imap_host) for r in rows][:2] == [
+        ("ann@xn--bcher-kva.example", "smtp.xn--bcher-kva.example", "::1"),
+        ("bob@xn--e1afmkfd.xn--p1ai", "10.0.0.7", "2001:db8::1"),
+    ]
+    assert rows[0].domain == rows[2].domain == "xn--bcher-kva.example"
+    # The same address written both ways is one mailbox: a duplicate.
+    _, errors = _parse(csv_text([row("a@Bücher.example"), row("a@xn--bcher-kva.example")]))
+    assert errors == [RowError(3, "email", "a@xn--bcher-kva.example already appears on line 2")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("smtp_host", "999.1.1.1", "is not an IPv4 address"),
+        ("smtp_host", "10.0.0", "is not an IPv4 address"),
+        ("smtp_host", "010.0.0.1", "is not an IPv4 address"),
+        ("imap_host", "fe80::zz", "is not an IPv6 address"),
+        ("imap_host", "xn--zz.example", "is not a host name"),
+        ("imap_host", "bad_host.example", "is not a host name"),
+        ("email", "a@xn--zz.example", "is not an email address"),
+        ("email", "a@b\u200d.example", "is not an email address"),
+    ],
+)
+def test_bad_hosts_and_domains_are_refused(field, value, fragment):
+    given = row(value) if field == "email" else row("a@x.example", **{field: value})
+    _, errors = _parse(csv_text([given]))
+    assert [(e.line, e.field) for e in errors] == [(2, field)] and fragment in errors[0].message
+
+
+def test_a_huge_field_is_an_error_naming_the_line_its_record_starts_on():
+    huge = "x" * (MAX_CSV_FIELD + 1)
+    text = csv_text([row("a@x.example", display_name="Ann\nLee"), row("b@x.example")])
+    text += csv_text([row("c@x.example", display_name="line\n" + huge)]).split("\r\n", 1)[1]
+    rows, errors = _parse(text)
+    assert [r.email for r in rows] == ["b@x.example"]
+    assert [(e.line, e.field) for e in errors] == [(2, "display_name"), (5, "row")]
+    assert "has a field longer than 65,536 characters" in errors[-1].message
+    # One line longer than the line limit is not read into memory whole.
+    rows, errors = _parse_bytes(csv_text([row("a@x.example")]).encode() + b"x" * (2 << 20))
+    assert errors[-1].line == 3 and errors[-1].field == "line"
+
+
+def test_a_bad_record_after_blank_lines_and_across_lines_is_named_by_its_first_line():
+    text = csv_text([row("a@x.example")]) + '\r\n\r\nb@x.example,"open\r\nstill open\r\n"x,y\r\n'
+    _, errors = _parse(text)
+    assert errors == [RowError(5, "row", "has fewer fields than the header")]
+
+
+def test_passwords_are_kept_exactly_as_given():
+    rows, errors = _parse(
+        csv_text([row("a@x.example", smtp_password="  pa ss  ", imap_password=" ")])
+    )
+    assert errors == []
+    assert (rows[0].smtp_password, rows[0].imap_password) == ("  pa ss  ", " ")

@@ -1,11 +1,14 @@
 """The email built from an `Outgoing`: the planned headers, a UTF-8 plain-text body."""
 
+import base64
 import email.header
 import email.message
 import email.parser
 import email.policy
+import email.quoprimime
 import email.utils
 import re
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 
 from warmup_dagster.core.content import compose, compose_reply
 from warmup_dagster.core.names import clean_display_name, display_name_problem
-from warmup_dagster.sending.messages import Outgoing, build_message
+from warmup_dagster.sending.messages import Outgoing, UnsafeHeaderError, build_message
 
 DATE = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
@@ -143,3 +146,126 @@ def test_composed_headers_never_carry_a_line_break(
         for header, value in parsed.items():
             assert "\r" not in value and "\n" not in value, (header, value)
         assert " ".join(str(parsed["Subject"]).split()) == " ".join(text.split())
+
+
+# Hostile header values: imported CSVs and received mail reach every one of these fields.
+HEADER_FIELDS = {
+    "sender": "From",
+    "sender_name": "From display name",
+    "recipient": "To",
+    "subject": "Subject",
+    "message_id": "Message-ID",
+    "in_reply_to": "In-Reply-To",
+    "references": "References",
+}
+GOOD = {
+    "sender": "sender@warmup.test",
+    "sender_name": "Ann Lee",
+    "recipient": "ok@inbox.test",
+    "subject": "Quarterly notes",
+    "message_id": "<job1.a1b2c3@warmup.test>",
+    "in_reply_to": "<a@warmup.test>",
+    "references": "<z@warmup.test> <a@warmup.test>",
+}
+
+
+@pytest.mark.parametrize("field", sorted(HEADER_FIELDS))
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "\r\nBcc: everyone@example.com",  # at the end: the email package let this through
+        "\n",
+        "\r",
+        "\x00",
+        "\x1b[2J",
+        "\x85Bcc: everyone@example.com",  # NEL, a line break to str.splitlines
+        "\u2028Bcc: everyone@example.com",
+        " =?utf-8?q?x=0D=0ABcc:_everyone@example.com?=",
+        " =?UTF-8?B?eA0KQmNjOiBldmVyeW9uZUBleGFtcGxlLmNvbQ==?=",
+        " =?utf-8*en?Q?a=1B[31m?=",  # RFC 2231 language tag, ESC
+        " =?x-unknown?q?a=0Ab?=",  # a charset Python lacks: its bytes are judged
+        " =?utf-8?b?not*base64?=",
+    ],
+)
+def test_a_hostile_header_value_is_refused_naming_the_header(field: str, hostile: str) -> None:
+    message = Outgoing(job_id=1, body="body", **{**GOOD, field: GOOD[field] + hostile})
+
+    with pytest.raises(UnsafeHeaderError, match=re.escape(HEADER_FIELDS[field])) as refused:
+        build_message(message, DATE)
+    assert refused.value.header == HEADER_FIELDS[field]
+
+
+def test_harmless_encoded_words_and_tabs_are_kept() -> None:
+    # UTF-8 whose continuation bytes are 0x80-0x9F (C1 controls if misread as Latin-1).
+    subject = str(email.header.Header("Ā Grüße", "utf-8").encode()) + "\tand =?bogus"
+    built = build_message(Outgoing(job_id=1, body="body", **{**GOOD, "subject": subject}), DATE)
+    assert str(built["Subject"]) == "Ā Grüße\tand =?bogus"
+
+
+def _decoded(value: str) -> str:
+    return str(email.header.make_header(email.header.decode_header(value)))
+
+
+header_text = st.text(
+    st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z", "Cc"]), max_size=60
+)
+
+
+def _encoded_word(text: str, charset: str, encoding: str) -> str:
+    """`text` as one RFC 2047 encoded word, written here (email.header.Header drops a lone
+    CR and folds long text)."""
+    raw = text.encode(charset, errors="replace")
+    if encoding == "b":
+        return f"=?{charset}?b?{base64.b64encode(raw).decode()}?="
+    return email.quoprimime.header_encode(raw, charset)
+
+
+encoded_text = st.builds(
+    _encoded_word, header_text, st.sampled_from(["utf-8", "iso-8859-1"]), st.sampled_from("bq")
+)
+hostile_values = st.one_of(
+    header_text, encoded_text, st.lists(header_text | encoded_text).map(" ".join)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(HEADER_FIELDS)), value=hostile_values)
+def test_what_is_accepted_never_decodes_to_a_control_or_an_extra_header(
+    field: str, value: str
+) -> None:
+    """Any value, raw or as encoded words: refused, or sent with no header added and nothing
+    in any header that decodes (as a reader decodes it) to a control character but a tab."""
+    message = Outgoing(job_id=1, body="body", **{**GOOD, field: value})
+    try:
+        raw = build_message(message, DATE).as_bytes(policy=email.policy.SMTP)
+    except ValueError:
+        return
+    parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    planned = set(build_message(outgoing(1, **GOOD), DATE).keys())
+    planned -= {"In-Reply-To"} if not message.in_reply_to else set()
+    planned -= {"References"} if not message.references else set()
+    assert sorted(parsed.keys()) == sorted(planned)
+    for header, folded in parsed.items():
+        decoded = _decoded(re.sub(r"\r?\n[ \t]", " ", folded))
+        assert not [c for c in decoded if c != "\t" and unicodedata.category(c) == "Cc"], header
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    field=st.sampled_from(sorted(HEADER_FIELDS)),
+    text=header_text,
+    control=st.sampled_from("\r\n\x00\x07\x1b\x7f\x85\u2028"),
+    at=st.integers(0, 60),
+    encoded=st.booleans(),
+    encoding=st.sampled_from("bq"),
+)
+def test_a_control_anywhere_is_refused_raw_or_encoded(
+    field: str, text: str, control: str, at: int, encoded: bool, encoding: str
+) -> None:
+    value = text[:at] + control + text[at:]
+    if encoded:
+        value = _encoded_word(value, "utf-8", encoding)
+    message = Outgoing(job_id=1, body="body", **{**GOOD, field: GOOD[field] + " " + value})
+    with pytest.raises(UnsafeHeaderError) as refused:
+        build_message(message, DATE)
+    assert refused.value.header == HEADER_FIELDS[field]

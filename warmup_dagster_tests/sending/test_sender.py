@@ -511,3 +511,29 @@ def test_a_late_outcome_of_a_reclaimed_job_changes_only_the_log(engine, cipher, 
             )
         )
     assert quota_count == 1  # the late failure gave nothing back
+
+
+def test_a_job_whose_headers_are_refused_fails_with_the_reason_and_the_run_goes_on(
+    engine, cipher, server, cert
+):
+    """Content that would inject a header (an encoded CR LF in the subject, a trailing CR LF
+    in a reply's In-Reply-To) fails its own job, unsent; the run sends the others."""
+    boxes = mailboxes(engine, cipher, server, n_users=3)
+    injected, reply, fine = jobs(engine, boxes, ["peer@far.example"])
+    with Session(engine) as session, session.begin():
+        job = session.get(WarmupJob, injected)
+        job.subject, job.body = "Notes =?utf-8?q?x=0D=0ABcc:_everyone@evil.example?=", "body"
+        job = session.get(WarmupJob, reply)
+        job.subject, job.body = "Re: notes", "body"
+        job.in_reply_to = "<a@far.example>\r\n"  # at the end: the email package let it by
+    summary = run(engine, settings_for(cert), cipher)
+
+    assert summary.metadata()["sent"] == 1 and summary.metadata()["failed"] == 2
+    rows = job_rows(engine)
+    assert rows[fine].status is JobStatus.SENT
+    for job_id, header in [(injected, "Subject"), (reply, "In-Reply-To")]:
+        job = rows[job_id]
+        assert job.status is JobStatus.FAILED and job.smtp_code is None
+        assert f"{header} header refused" in job.error
+    assert [r.message["Message-ID"] for r in server.received] == [rows[fine].message_id]
+    assert all("evil.example" not in rcpt for r in server.received for rcpt in r.rcpt_tos)
