@@ -1,10 +1,11 @@
-"""One sender run: claim due jobs, send them concurrently, record outcomes in batches.
+"""One sender run: claim due jobs, send them concurrently, record outcomes as they arrive.
 
 The run keeps about four batches of SMTP sessions' worth of jobs claimed ahead (never more:
 a claimed job is counted in the minute it was claimed, so it must go out within seconds), sends
 them with at most `WARMUP_WORKER_CONCURRENCY` sessions at once (one session per mailbox group),
-and writes outcomes every half second or every few hundred results. Database work runs in a
-thread so sending never waits for it.
+and writes each outcome as soon as it is known: an accepted message the moment its server said
+250, mid-session, batched only with what arrived during the previous write (`upkeep`).
+Database work runs in a thread so sending never waits for it.
 
 Three tasks run side by side, supervised together, each named in the run's log if it fails:
 the claims (this module), and two side tasks of `upkeep`: lease renewal, every quarter lease,
@@ -26,6 +27,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -43,7 +45,7 @@ from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailab
 from warmup_dagster.queue import Claim, ClaimedJob, Result
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.sending.summary import RunSummary
-from warmup_dagster.sending.upkeep import RECORD_EVERY_S, Upkeep, pause
+from warmup_dagster.sending.upkeep import Upkeep, pause
 from warmup_dagster.settings import Settings
 
 __all__ = ["RunSummary", "Sender"]
@@ -54,6 +56,8 @@ BUSY_ROWS_WAIT_S = 1.0
 AHEAD = 4
 # The claim loop's beat (real seconds) while it has no room to claim; a finished send wakes it.
 TICK_S = 0.05
+# How long (real seconds) the claim loop lets sends go on when nothing was claimable.
+IDLE_CLAIM_PAUSE_S = 0.5
 
 
 class Sender:
@@ -231,9 +235,9 @@ class Sender:
 
     def _pause_before_claim(self) -> float:
         if self._blocked_until is None:
-            return RECORD_EVERY_S
+            return IDLE_CLAIM_PAUSE_S
         left = (self._blocked_until - self.clock.now()).total_seconds()
-        return max(RECORD_EVERY_S, self.clock.real_seconds(left))
+        return max(IDLE_CLAIM_PAUSE_S, self.clock.real_seconds(left))
 
     async def _wait_for_due(self, deadline: datetime) -> bool:
         """Nothing was claimed: wait for the next due job if it comes before `deadline` (the
@@ -258,29 +262,54 @@ class Sender:
         return not await pause(self._stop_claiming, wait)
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
+        handed: set[int] = set()  # job ids whose result went to the upkeep already
+        by_id = {job.candidate.job_id: job for job in jobs}
+        outgoing: dict[int, Outgoing] = {}
+
+        def hand(deliveries: list[Delivery]) -> None:
+            at = self.clock.now()
+            results = []
+            for d in deliveries:
+                if d.job_id in handed:
+                    continue
+                handed.add(d.job_id)
+                job, m = by_id[d.job_id], outgoing[d.job_id]
+                results.append(
+                    Result(job, d.outcome, d.code, d.reply, d.error, at, m.subject, m.body)
+                )
+            self._upkeep.finished(results)
+
         try:
             account, fresh = await self._account(jobs[0])
         except (SecretKeyError, TokenRefused, TokenUnavailable) as exc:
             _, messages = _outgoing(jobs, self.clock.now())
+            outgoing.update((m.job_id, m) for m in messages)
             deliveries = _unable(exc, messages)
         else:
             async with self._sessions:
                 # Composed when the session starts, for the moment the Date header gives.
                 date, messages = _outgoing(jobs, self.clock.now())
-                deliveries = await self._deliver(account, fresh, messages, date)
+                outgoing.update((m.job_id, m) for m in messages)
+                # Each accepted message is written while the session goes on: a run killed
+                # mid-session keeps the SENT of what went out before.
+                deliveries = await self._deliver(
+                    account, fresh, messages, date, lambda d: hand([d])
+                )
         self._unsent -= len(jobs)
-        at = self.clock.now()
-        self._upkeep.finished(
-            Result(job, d.outcome, d.code, d.reply, d.error, at, message.subject, message.body)
-            for job, message, d in zip(jobs, messages, deliveries, strict=True)
-        )
+        hand(deliveries)
         self._sent_one.set()
 
     async def _deliver(
-        self, account: Account, fresh: bool, messages: list[Outgoing], date: datetime
+        self,
+        account: Account,
+        fresh: bool,
+        messages: list[Outgoing],
+        date: datetime,
+        delivered: Callable[[Delivery], None],
     ) -> list[Delivery]:
         """One SMTP session for the group; an OAuth2 token the server refused although it was
-        not expired yet (revoked early) is renewed once and the session tried again."""
+        not expired yet (revoked early) is renewed once and the session tried again.
+        `delivered` gets each accepted message's delivery at once (`smtp.send_group`)."""
         session = partial(
             send_group,
             messages=messages,
@@ -288,6 +317,7 @@ class Sender:
             timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
             tls=self.tls,
             local_hostname=self.local_hostname,
+            delivered=delivered,
         )
         deliveries = await session(account)
         refused = all(d.outcome is Outcome.PAUSE and d.code in AUTH_CODES for d in deliveries)
