@@ -43,6 +43,7 @@ from warmup_dagster.core.names import display_name
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.queue import Claim, ClaimedJob, Result
+from warmup_dagster.sending.reclaim import Looked, ReclaimCheck
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.sending.summary import RunSummary
 from warmup_dagster.sending.upkeep import Upkeep, pause
@@ -92,6 +93,12 @@ class Sender:
         )
         self.tls = tls_context(settings.smtp_ca_file or None)
         self.tokens = TokenStore(engine, clock, settings, cipher)
+        self._check = None
+        if settings.reclaim_imap_check:
+            imap_tls = tls_context(settings.imap_ca_file or settings.smtp_ca_file or None)
+            self._check = ReclaimCheck(
+                engine, clock, settings, cipher, self.tokens, imap_tls, self.log
+            )
         self.summary = RunSummary()
         self._passwords: dict[str, str] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -265,6 +272,7 @@ class Sender:
         handed: set[int] = set()  # job ids whose result went to the upkeep already
         by_id = {job.candidate.job_id: job for job in jobs}
         outgoing: dict[int, Outgoing] = {}
+        looked = Looked()
 
         def hand(deliveries: list[Delivery]) -> None:
             at = self.clock.now()
@@ -274,10 +282,19 @@ class Sender:
                     continue
                 handed.add(d.job_id)
                 job, m = by_id[d.job_id], outgoing[d.job_id]
+                error = _noted(d.error, looked.notes.get(d.job_id))
                 results.append(
-                    Result(job, d.outcome, d.code, d.reply, d.error, at, m.subject, m.body)
+                    Result(job, d.outcome, d.code, d.reply, error, at, m.subject, m.body)
                 )
             self._upkeep.finished(results)
+
+        if self._check is not None and (taken := [j for j in jobs if j.candidate.reclaimed]):
+            # Its run died holding it, perhaps after the server took the message: look first.
+            looked = await asyncio.to_thread(self._check.check, taken)
+            if looked.found:
+                jobs = self._found(jobs, looked, outgoing, hand)
+                if not jobs:
+                    return
 
         try:
             account, fresh = await self._account(jobs[0])
@@ -298,6 +315,24 @@ class Sender:
         self._unsent -= len(jobs)
         hand(deliveries)
         self._sent_one.set()
+
+    def _found(
+        self,
+        jobs: list[ClaimedJob],
+        looked: Looked,
+        outgoing: dict[int, Outgoing],
+        hand: Callable[[list[Delivery]], None],
+    ) -> list[ClaimedJob]:
+        """Record the jobs whose message was found delivered as SENT, without sending; returns
+        the group's other jobs, to send."""
+        found = [j for j in jobs if j.candidate.job_id in looked.found]
+        _, messages = _outgoing(found, self.clock.now())
+        outgoing.update((m.job_id, m) for m in messages)
+        hand([Delivery(m.job_id, Outcome.SENT, None, "", looked.found[m.job_id]) for m in messages])
+        self.summary.found_delivered += len(found)
+        self._unsent -= len(found)
+        self._sent_one.set()
+        return [j for j in jobs if j.candidate.job_id not in looked.found]
 
     async def _deliver(
         self,
@@ -349,6 +384,13 @@ class Sender:
             xoauth2=login is not None,
         )
         return account, login is not None and login.fresh
+
+
+def _noted(error: str | None, note: str | None) -> str | None:
+    """An attempt's error with the note of why a reclaimed job was sent again, if any."""
+    if note is None:
+        return error
+    return note if error is None else f"{error}; {note}"
 
 
 def _unable(exc: Exception, messages: list[Outgoing]) -> list[Delivery]:
