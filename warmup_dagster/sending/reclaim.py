@@ -27,6 +27,7 @@ from typing import Any
 from imapclient.exceptions import LoginError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.engagement import SPAM_NAMES, find_folder
@@ -81,19 +82,27 @@ class ReclaimCheck:
 
     def check(self, jobs: list[ClaimedJob]) -> Looked:
         """Look for each job's message (synchronous: run it in a thread); never raises for
-        IMAP, network or sign-in trouble."""
+        IMAP, network, sign-in or database trouble (each is a look that failed)."""
         looked = Looked()
-        boxes = self._recipients([job.candidate.job_id for job in jobs])
+        try:
+            boxes = self._recipients([job.candidate.job_id for job in jobs])
+        except OperationalError as exc:
+            # The database is busy or failing over: sending again beats holding the jobs.
+            for job in jobs:
+                looked.notes[job.candidate.job_id] = (
+                    f"reclaimed; its recipient's mailbox could not be read ({exc.orig}): sent again"
+                )
+            boxes = {}
         by_box: dict[int, list[ClaimedJob]] = {}
         for job in jobs:
             box = boxes.get(job.candidate.job_id)
-            if box is None:
+            if box is not None:
+                by_box.setdefault(box.id, []).append(job)
+            elif job.candidate.job_id not in looked.notes:
                 looked.notes[job.candidate.job_id] = (
                     f"reclaimed; {job.recipient} is no pool mailbox, nothing to look in over "
                     "IMAP: sent again"
                 )
-            else:
-                by_box.setdefault(box.id, []).append(job)
         for box_jobs in by_box.values():
             self._look(boxes[box_jobs[0].candidate.job_id], box_jobs, looked)
         for job in jobs:

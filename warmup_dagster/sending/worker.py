@@ -14,6 +14,10 @@ side tasks never take it, so the jobs the run holds keep their leases and their 
 written meanwhile. A failing side task fails the run. Whatever ends the run, it finishes what
 it claimed first: every session ends (its lease still renewed) and every outcome is recorded.
 
+A job taken over from a run that died holding it may have been delivered already: before it
+is sent again its Message-ID is looked for over IMAP in the recipient's mailbox
+(`WARMUP_RECLAIM_IMAP_CHECK`, `reclaim`; docs/RELIABILITY.md, crash safety).
+
 A run lives `WARMUP_SENDER_RUN_MAX_SECONDS` of clock time (like every duration setting: at
 `WARMUP_CLOCK_SPEED` S it lasts 1/S as long in real time). While the next due job comes within
 that lifetime the run waits for it instead of ending and leaving it to a new run; it ends when
@@ -31,18 +35,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from warmup_dagster import queue
 from warmup_dagster.clock import Clock
-from warmup_dagster.core.content import compose
 from warmup_dagster.core.delivery import AUTH_CODES, Outcome, RetryPolicy
-from warmup_dagster.core.names import display_name
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.queue import Claim, ClaimedJob, Result
+from warmup_dagster.sending.group import compose_group, unable, with_note
 from warmup_dagster.sending.reclaim import Looked, ReclaimCheck
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.sending.summary import RunSummary
@@ -269,6 +271,11 @@ class Sender:
         return not await pause(self._stop_claiming, wait)
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
+        """Send one mailbox's group and hand each outcome to the upkeep as soon as it is known.
+
+        A job taken over from a dead run is first looked for in its recipient's mailbox
+        (`reclaim`); found, it is recorded SENT and not sent again.
+        """
         handed: set[int] = set()  # job ids whose result went to the upkeep already
         by_id = {job.candidate.job_id: job for job in jobs}
         outgoing: dict[int, Outgoing] = {}
@@ -282,7 +289,7 @@ class Sender:
                     continue
                 handed.add(d.job_id)
                 job, m = by_id[d.job_id], outgoing[d.job_id]
-                error = _noted(d.error, looked.notes.get(d.job_id))
+                error = with_note(d.error, looked.notes.get(d.job_id))
                 results.append(
                     Result(job, d.outcome, d.code, d.reply, error, at, m.subject, m.body)
                 )
@@ -299,13 +306,13 @@ class Sender:
         try:
             account, fresh = await self._account(jobs[0])
         except (SecretKeyError, TokenRefused, TokenUnavailable) as exc:
-            _, messages = _outgoing(jobs, self.clock.now())
+            _, messages = compose_group(jobs, self.clock.now())
             outgoing.update((m.job_id, m) for m in messages)
-            deliveries = _unable(exc, messages)
+            deliveries = unable(exc, messages)
         else:
             async with self._sessions:
                 # Composed when the session starts, for the moment the Date header gives.
-                date, messages = _outgoing(jobs, self.clock.now())
+                date, messages = compose_group(jobs, self.clock.now())
                 outgoing.update((m.job_id, m) for m in messages)
                 # Each accepted message is written while the session goes on: a run killed
                 # mid-session keeps the SENT of what went out before.
@@ -326,7 +333,7 @@ class Sender:
         """Record the jobs whose message was found delivered as SENT, without sending; returns
         the group's other jobs, to send."""
         found = [j for j in jobs if j.candidate.job_id in looked.found]
-        _, messages = _outgoing(found, self.clock.now())
+        _, messages = compose_group(found, self.clock.now())
         outgoing.update((m.job_id, m) for m in messages)
         hand([Delivery(m.job_id, Outcome.SENT, None, "", looked.found[m.job_id]) for m in messages])
         self.summary.found_delivered += len(found)
@@ -361,7 +368,7 @@ class Sender:
         try:
             login = await asyncio.to_thread(self.tokens.renew, account.mailbox_id, account.password)
         except (TokenRefused, TokenUnavailable) as exc:
-            return _unable(exc, messages)
+            return unable(exc, messages)
         return await session(replace(account, password=login.token))
 
     async def _account(self, job: ClaimedJob) -> tuple[Account, bool]:
@@ -384,49 +391,3 @@ class Sender:
             xoauth2=login is not None,
         )
         return account, login is not None and login.fresh
-
-
-def _noted(error: str | None, note: str | None) -> str | None:
-    """An attempt's error with the note of why a reclaimed job was sent again, if any."""
-    if note is None:
-        return error
-    return note if error is None else f"{error}; {note}"
-
-
-def _unable(exc: Exception, messages: list[Outgoing]) -> list[Delivery]:
-    """The group's outcomes when its mailbox cannot sign in: a refused token (or a key that
-    can't decrypt the password) pauses the mailbox as a refused password does; a provider
-    that is down for now leaves the jobs to be retried with the usual backoff."""
-    outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
-    return [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
-
-
-def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:
-    """One mailbox's messages at `now`, and their Date: `now` in the mailbox's local time.
-
-    A job without stored words (every send until it is sent) is composed for the sender's
-    local time now; the Date header gives the same local time, offset included, as the
-    sender's own mail client would.
-    """
-    first = jobs[0]  # a group is one mailbox's: one timezone, one name
-    local = now.astimezone(ZoneInfo(first.candidate.timezone))
-    name = display_name(first.sender, first.sender_name)
-    messages = []
-    for job in jobs:
-        subject, body = job.subject, job.body
-        if subject is None or body is None:
-            subject, body = compose(job.content_seed, job.sender, job.recipient, local, name)
-        messages.append(
-            Outgoing(
-                job_id=job.candidate.job_id,
-                sender=job.sender,
-                recipient=job.recipient,
-                message_id=job.message_id,
-                subject=subject,
-                body=body,
-                in_reply_to=job.in_reply_to,
-                references=job.references,
-                sender_name=name,
-            )
-        )
-    return local, messages
