@@ -32,8 +32,10 @@ NINE = MONDAY_5AM.replace(hour=9)
 LEASE = 600
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dovecot(cert):
+    """One Dovecot for the module (each test's Message-IDs are its own): starting and stopping
+    it is most of a test's time."""
     server = started_dovecot(cert)
     yield server
     server.stop()
