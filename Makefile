@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
 	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content \
-	bench-engage clean \
+	bench-engage bench-kills clean \
 	ui-check
 
 $(STAMP): setup.py pyproject.toml
@@ -100,6 +100,12 @@ bench-engage: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_dovecot.sh
 	$(BIN)/python -m benchmarks.bench_engage
+
+# Sender runs SIGKILLed at random moments (child processes), the look over IMAP on and off.
+bench-kills: install
+	scripts/ensure_postgres.sh
+	scripts/ensure_dovecot.sh
+	$(BIN)/python -m benchmarks.bench_kills
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

@@ -248,6 +248,11 @@ class Settings(BaseSettings):
     send_retry_base_seconds: PositiveFloat = Field(60.0, description="seconds of clock time")
     smtp_timeout_seconds: PositiveFloat = Field(30.0, description="seconds of clock time")
     send_lease_seconds: PositiveInt = Field(600, description="seconds of clock time")
+    reclaim_imap_check: bool = Field(
+        True,
+        description="true or false: a reclaimed job is looked for over IMAP in its recipient's "
+        "mailbox before it is sent again",
+    )
     # Under the 3 minutes before a window's end in which nothing is claimed (`core.admission`).
     arrival_margin_seconds: float = Field(30.0, ge=0, lt=180, description="seconds of clock time")
     sender_run_max_seconds: PositiveInt = Field(900, description="seconds of clock time")

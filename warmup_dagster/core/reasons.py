@@ -30,6 +30,10 @@ REASONS = (
 
 # What a claim writes on a job it refuses, before the sentence of `core.admission.admit`.
 REFUSED_PREFIX = "not sent: "
+# What a claim writes in the send log when it takes over a job whose lease ran out: the dead
+# run may have handed the message to its server before it could write so, so the earlier
+# attempt's outcome is unknown and a send again may be a second copy (`queue.counting`).
+POSSIBLY_DELIVERED = "abandoned: outcome unknown, possibly delivered"
 
 
 def smtp_error(code: int) -> str:

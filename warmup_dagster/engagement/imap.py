@@ -26,9 +26,6 @@ was not recorded is done again by the next pass.
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
-import imaplib
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,13 +36,20 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from warmup_dagster.core.content import is_warmup_message_id
 from warmup_dagster.core.engagement import SENT_NAMES, SPAM_NAMES, find_folder
-from warmup_dagster.db.models import Placement, Security, SentCopy
+from warmup_dagster.db.models import Placement, SentCopy
+from warmup_dagster.engagement.connection import (
+    SESSION_ERRORS,
+    Unusable,
+    connected,
+    find_ids,
+    folders,
+    session_failure,
+    text_of,
+)
 from warmup_dagster.sending.messages import Account
-from warmup_dagster.sending.outcomes import is_loopback, scrubbed
+from warmup_dagster.sending.outcomes import scrubbed
 
 INBOX = "INBOX"
-# Message-IDs per SEARCH (an OR of HEADER criteria): about 6 KB of command at most.
-SEARCH_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -129,60 +133,24 @@ def run_pass(
     """
     outcome = PassOutcome()
     where = f"{account.host}:{account.port}"
-    if account.security is Security.NONE and not is_loopback(account.host):
-        outcome.paused = (
-            f"imap_security none to {where}: plaintext IMAP is allowed to loopback only"
-        )
-        return outcome
-    client: IMAPClient | None = None
     try:
-        client = IMAPClient(
-            account.host,
-            account.port,
-            ssl=account.security is Security.SSL,
-            ssl_context=tls,
-            timeout=timeout,
-        )
-        if account.security is Security.STARTTLS:
-            if not client.has_capability("STARTTLS"):
-                outcome.paused = (
-                    f"{where} does not offer STARTTLS, which imap_security starttls requires; "
-                    "not logging in in plaintext"
-                )
-                return outcome
-            client.starttls(tls)
-        if account.xoauth2:
-            client.oauth2_login(account.username, account.password)
-        else:
-            client.login(account.username, account.password)
-        _Session(client, token_key, folder, place, outcome).run(items, copies, prune_before)
+        with connected(account, tls, timeout) as client:
+            _Session(client, token_key, folder, place, outcome).run(items, copies, prune_before)
+    except Unusable as exc:
+        outcome.paused = str(exc)
     except LoginError as exc:
-        outcome.paused = f"IMAP login refused by {where}: {_text(exc)}"
+        outcome.paused = f"IMAP login refused by {where}: {text_of(exc)}"
         outcome.login_refused = True
     except ssl.SSLCertVerificationError as exc:
         outcome.paused = f"certificate of {where} not trusted: {exc.verify_message or exc}"
-    except (TimeoutError, OSError, imaplib.IMAP4.abort, IMAPClientError) as exc:
-        # OSError covers refused connections, timeouts, resets and other TLS failures.
-        outcome.error = f"IMAP session with {where} failed: {type(exc).__name__}: {_text(exc)}"
-    finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.logout()
-            with contextlib.suppress(Exception):
-                client.shutdown()
+    except SESSION_ERRORS as exc:
+        outcome.error = session_failure(account, exc)
     # Stored and logged: a server quoting the login back must not put the password there.
     if outcome.paused:
         outcome.paused = scrubbed(outcome.paused, account)
     if outcome.error:
         outcome.error = scrubbed(outcome.error, account)
     return outcome
-
-
-def _text(exc: BaseException) -> str:
-    text = str(exc)
-    if text.startswith("b'") or text.startswith('b"'):
-        text = text[2:-1]
-    return " ".join(text.split()) or type(exc).__name__
 
 
 class _Session:
@@ -202,7 +170,7 @@ class _Session:
         self.uidplus = client.has_capability("UIDPLUS")
 
     def run(self, items: Sequence[Item], copies: Sequence[Copy], prune_before: date | None) -> None:
-        listed = [(flags, name) for flags, _, name in self.client.list_folders()]
+        listed = folders(self.client)
         spam = find_folder(listed, b"\\Junk", SPAM_NAMES)
         sent = find_folder(listed, b"\\Sent", SENT_NAMES)
         names = {name.lower() for _, name in listed}
@@ -296,32 +264,8 @@ class _Session:
             self.outcome.copies[c.engagement_id] = SentCopy.FILED if filed else SentCopy.ABSENT
 
     def _find(self, wanted: Sequence[Item] | Sequence[Copy]) -> dict[str, list[int]]:
-        """Message-ID -> UIDs in the selected folder, the header compared exactly.
-
-        One SEARCH per `SEARCH_BATCH` ids, their HEADER criteria joined by OR: the server
-        reads the folder once per search, and a pass of ten messages costs one round trip
-        per folder, not ten (`make bench-engage` measured the difference). SEARCH matches
-        substrings, so the fetched header says which id each UID is.
-        """
-        ids = {w.message_id for w in wanted}
-        candidates: set[int] = set()
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), SEARCH_BATCH):
-            part = ordered[start : start + SEARCH_BATCH]
-            criteria = ["OR"] * (len(part) - 1)
-            for message_id in part:
-                criteria += ["HEADER", "Message-ID", message_id]
-            candidates.update(self.client.search(criteria))
-        if not candidates:
-            return {}
-        fetched = self.client.fetch(sorted(candidates), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-        found: dict[str, list[int]] = {}
-        for uid, data in fetched.items():
-            raw = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
-            header = email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]
-            if header is not None and str(header).strip() in ids:
-                found.setdefault(str(header).strip(), []).append(uid)
-        return found
+        """Message-ID -> UIDs of `wanted` in the selected folder (`find_ids`)."""
+        return find_ids(self.client, [w.message_id for w in wanted])
 
     def _mark(self, items: Sequence[Item], uids_of: dict[str, list[int]]) -> None:
         every = sorted(u for i in items for u in uids_of[i.message_id])

@@ -10,6 +10,8 @@ the same `Day` and nothing is computed twice. A mailbox's figures:
   those of a paused mailbox, which wait for its resume;
 - `late`: its late outcomes (an attempt reported after its lease ran out and another claim
   took its job over: logged, counted nowhere; a late SENT most likely went out twice);
+- `possibly_delivered`: its abandoned attempts (a run died holding the job, and another claim
+  took it over): whether that attempt's message went out is unknown;
 - `fill`: `sent / quota` (empty without a quota), `short`: `quota - sent` when under quota.
 """
 
@@ -102,6 +104,7 @@ class Day:
                 "failed": per_mailbox(jobs[jobs["status"] == JobStatus.FAILED.name]),
                 "held": per_mailbox(jobs[jobs["status"].isin(_QUEUED)]),
                 "late": per_mailbox(rows.log[rows.log["late"]]),
+                "possibly_delivered": per_mailbox(rows.log[rows.log["possibly"]]),
             }
         )
         ids = rows.quotas.index.union(figures.index)
@@ -112,10 +115,12 @@ class Day:
             .join(rows.mailboxes[["email", "daily_limit"]])
         )
         counts = ["quota", "shortfall", "sent", "replied", "failed", "held", "late"]
+        counts.append("possibly_delivered")
         table[counts] = table[counts].fillna(0).astype(int)
         table["fill"] = (table["sent"] / table["quota"]).where(table["quota"] > 0)
         table["short"] = (table["quota"] - table["sent"]).clip(lower=0)
         columns = ["email", "quota", "daily_limit", "sent", "replied", "failed", "held", "late"]
+        columns.append("possibly_delivered")
         return table[[*columns, "fill", "short", "shortfall", "reason"]].set_index("email")
 
     def under_quota(self) -> pd.DataFrame:
@@ -213,6 +218,8 @@ class Day:
             "held": int(table["held"].sum()),
             "late_outcomes": int(log["late"].sum()),
             "sent_twice": int((log["late"] & (log["status"] == JobStatus.SENT.name)).sum()),
+            # attempts abandoned by a dead run: each may have gone out, and the job again
+            "possibly_delivered": int(log["possibly"].sum()),
             "peak_sends_per_hour": int(self.hourly.max()) if len(self.hourly) else 0,
             "rule_violations": len(self.violations),
         }

@@ -26,7 +26,7 @@ from warmup_dagster.db.models import (
     User,
     WarmupJob,
 )
-from warmup_dagster.queue.counting import counted
+from warmup_dagster.queue.counting import counted, possibly_delivered
 from warmup_dagster.queue.states import IN_FLIGHT
 
 # Attempts of other local days are found by when their outcome was written, which follows the
@@ -45,8 +45,9 @@ class DayRows:
       `daily_limit`, `plan_limit` (the owner plan's sends a day); every mailbox of the pool;
     - `quotas` (indexed by mailbox id): the day's `daily_quotas` rows;
     - `log`: the day's `send_log` rows: `job`, `mailbox`, `user` (ids), `kind`, `status`
-      (names), `late`, `counts` (a send that counts), `at` (the claim; the outcome's time for
-      rows from before claims were logged);
+      (names), `late`, `counts` (a send that counts), `possibly` (an abandoned attempt,
+      perhaps delivered: `queue.counting.possibly_delivered`), `at` (the claim; the outcome's
+      time for rows from before claims were logged);
     - `jobs`: the day's jobs: `job`, `mailbox`, `status`, `scheduled_at`, and `picked_at` for
       the jobs in flight;
     - `failed`: the day's failed jobs: `mailbox`, `smtp_code`, `error`;
@@ -128,15 +129,17 @@ def load_day(engine: Engine, day: date, default_timezone: str) -> DayRows:
                     _raw(SendLog.status),
                     SendLog.late,
                     and_(*counted()),
+                    and_(*possibly_delivered()),
                     # rows from before claims were logged: the outcome's time
                     _raw(func.coalesce(SendLog.claimed_at, SendLog.created_at)),
                 ).where(SendLog.local_date == day),
-                ["job", "mailbox", "user", "kind", "status", "late", "counts", "at"],
+                ["job", "mailbox", "user", "kind", "status", "late", "counts", "possibly", "at"],
             ),
             "at",
         )
         log["late"] = log["late"].astype(bool)
         log["counts"] = log["counts"].astype(bool)
+        log["possibly"] = log["possibly"].astype(bool)
         jobs = _times(
             _frame(
                 conn,

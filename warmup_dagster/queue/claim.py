@@ -22,7 +22,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.admission import Candidate, Decision, admit, counter_keys, day_keys
 from warmup_dagster.core.content import job_message_id
-from warmup_dagster.core.reasons import ABANDONED, REFUSED_PREFIX, refusal_error
+from warmup_dagster.core.reasons import (
+    ABANDONED,
+    POSSIBLY_DELIVERED,
+    REFUSED_PREFIX,
+    refusal_error,
+)
 from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
 from warmup_dagster.queue.caps import carried, last_claimed, limits_from, plan_limits, quotas
@@ -174,9 +179,10 @@ def _close_abandoned(
     """Log the end of each reclaimed job's abandoned attempt: every claim ends in one row;
     returns how many.
 
-    What became of that attempt is unknown (its run may have sent the mail before it died); it
-    counts as a claim for the rate caps and as no send. If its run reports after all, the row
-    `outcomes.record` writes is marked late.
+    What became of that attempt is unknown (its run may have sent the mail before it died): the
+    row says so (`core.reasons.POSSIBLY_DELIVERED`, counted by
+    `counting.possibly_delivered`); it counts as a claim for the rate caps and as no send. If
+    its run reports after all, the row `outcomes.record` writes is marked late.
     """
     taken = [c for c in decision.admitted if c.reclaimed]
     taken += [c for c, *_ in decision.deferred if c.reclaimed]
@@ -198,7 +204,7 @@ def _close_abandoned(
                 claimed_at=r.picked_at,
                 local_date=r.local_date,
                 at=now,
-                error=f"abandoned: its lease ran out; taken over by {worker_id}",
+                error=f"{POSSIBLY_DELIVERED}; its lease ran out, taken over by {worker_id}",
             )
         )
     write_log(conn, rows)

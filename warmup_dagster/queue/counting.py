@@ -4,7 +4,9 @@ A send counts when its `send_log` row has status `JobStatus.SENT` and is not lat
 is the enum member, never a string, so the bug of the system this project replaces (written
 `SENT`, counted `sent`) has nowhere to live. Quotas, plan limits and metrics count through
 `sends_query`; what a day's plan limit has used is those sends plus the jobs still queued
-(`day_usage`), the same definition the day counters hold (with the jobs in flight).
+(`day_usage`), the same definition the day counters hold (with the jobs in flight). The
+attempts whose outcome nobody knows (abandoned by a dead run, perhaps delivered) are counted
+apart, by `possibly_delivered`: never as sends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from warmup_dagster.core.reasons import POSSIBLY_DELIVERED
 from warmup_dagster.db.dialect import among
 from warmup_dagster.db.models import JobKind, JobStatus, SendLog, WarmupJob
 from warmup_dagster.queue.states import QUEUED
@@ -30,6 +33,35 @@ _GROUP_COLUMNS = {"mailbox": SendLog.mailbox_id, "user": SendLog.user_id}
 def counted() -> tuple[ColumnElement[bool], ...]:
     """The `send_log` rows that are sends that count."""
     return (SendLog.status == JobStatus.SENT, SendLog.late.is_(False))
+
+
+def possibly_delivered() -> tuple[ColumnElement[bool], ...]:
+    """The `send_log` rows closing an abandoned attempt: a claim's lease ran out and another
+    claim took its job over, so nobody knows whether that attempt's message went out.
+
+    Not a send (nothing counts it toward a quota or a cap's sends); the figure an operator
+    reads to see how many second copies the day may hold.
+    """
+    return (
+        SendLog.status == JobStatus.RETRY,
+        SendLog.error.startswith(POSSIBLY_DELIVERED, autoescape=True),
+    )
+
+
+def count_possibly_delivered(
+    session: Session | Connection,
+    since: datetime,
+    until: datetime,
+    *,
+    mailbox_id: int | None = None,
+) -> int:
+    """Count the abandoned attempts (`possibly_delivered`) closed inside `[since, until)`."""
+    query = select(func.count()).where(
+        *possibly_delivered(), SendLog.created_at >= since, SendLog.created_at < until
+    )
+    if mailbox_id is not None:
+        query = query.where(SendLog.mailbox_id == mailbox_id)
+    return session.scalar(query) or 0
 
 
 def sends_query(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import aiosmtplib
@@ -67,6 +67,7 @@ async def send_group(
     timeout: float,
     tls: ssl.SSLContext,
     local_hostname: str | None = None,
+    delivered: Callable[[Delivery], None] | None = None,
 ) -> list[Delivery]:
     """Send one mailbox's messages over one SMTP connection.
 
@@ -77,6 +78,9 @@ async def send_group(
         timeout: Seconds allowed for connecting and for each command's reply.
         tls: Client TLS context for SSL and STARTTLS (see `tls_context`).
         local_hostname: Name to give in EHLO; None looks up this machine's FQDN.
+        delivered: Called with each message's `Delivery` the moment the server accepts it
+            (250 to DATA), before the next message goes: the caller can write it at once
+            instead of at the session's end, so a run killed mid-session keeps it.
 
     Returns:
         One `Delivery` per message, in the same order.
@@ -120,7 +124,10 @@ async def send_group(
                 lost = Failure(Outcome.RETRY, None, "", CONNECTION_LOST)
                 deliveries.extend(deliveries_for(messages[index:], lost, account))
                 break
-            deliveries.append(await _send_one(client, account, message, date, timeout))
+            delivery = await _send_one(client, account, message, date, timeout)
+            deliveries.append(delivery)
+            if delivered is not None and delivery.outcome is Outcome.SENT:
+                delivered(delivery)
         await _quit(client)
         return deliveries
     finally:

@@ -25,6 +25,7 @@ class RunSummary:
     refused: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     late: Counter[Outcome] = field(default_factory=Counter)
+    found_delivered: int = 0  # reclaimed jobs found in their recipient's mailbox: not re-sent
     paused_mailboxes: set[int] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -37,6 +38,7 @@ class RunSummary:
             "held (mailbox paused)": self.outcomes[Outcome.PAUSE],
             "mailboxes paused": len(self.paused_mailboxes),
             "reclaimed": self.reclaimed,
+            "reclaimed, found delivered (not sent again)": self.found_delivered,
             "deferred": self.deferred,
             "refused": self.refused,
             "late outcomes": self.late.total(),

@@ -1,10 +1,17 @@
 """What a sender run keeps up beside its claims: the leases of the jobs it holds, and writing
 their outcomes.
 
-Both run as side tasks of the run (see `worker`), each on its own cadence and in its own short
-transactions (`queue.extend_leases`, `queue.record`), never under the claim lock: a claim may
-wait seconds for that lock when claims are slow, and a lease that is not renewed meanwhile runs
-out, so another claim takes the job over and sends it again with the same Message-ID.
+Both run as side tasks of the run (see `worker`), in their own short transactions
+(`queue.extend_leases`, `queue.record`), never under the claim lock: a claim may wait seconds
+for that lock when claims are slow, and a lease that is not renewed meanwhile runs out, so
+another claim takes the job over and sends it again with the same Message-ID.
+
+Renewal runs every quarter lease. Recording waits for no timer: a result is written as soon as
+it arrives (each accepted message the moment its server says 250), together with whatever
+arrived while the previous write was in progress, so a busy run writes in batches and an idle
+one writes each outcome alone. Until it is written, an outcome lives only in this process: a
+run killed then loses it and its job is sent again once its lease runs out (the gap is the
+one write's time, no longer the half second a timer left).
 
 The run's own writes go one at a time (an asyncio lock): a renewal and a record touch the same
 rows, and two transactions of one run locking them in different orders could deadlock.
@@ -29,9 +36,8 @@ from warmup_dagster.core.delivery import RetryPolicy
 from warmup_dagster.queue import ClaimedJob, Result
 from warmup_dagster.sending.summary import RunSummary
 
-# Results per outcome write, and the longest a result waits to be written.
+# Results per outcome write at most (more wait for the next one, at once).
 RECORD_BATCH = 500
-RECORD_EVERY_S = 0.5
 # Tries to write a batch of outcomes (the database busy or failing over) before the run fails.
 RECORD_ATTEMPTS = 5
 # Renewals in a row that may fail before the run does. A lease is renewed every quarter of its
@@ -67,7 +73,7 @@ class Upkeep:
         self.summary = summary
         self._held: set[int] = set()  # job ids claimed and not yet recorded
         self._results: list[Result] = []
-        self._batch_full = asyncio.Event()
+        self._arrived = asyncio.Event()  # results are waiting to be written
         self._stopping = asyncio.Event()
         self._writes = asyncio.Lock()
         # One record at a time, so a caller that awaits `record` finds every result written
@@ -89,15 +95,16 @@ class Upkeep:
         self._held.update(job.candidate.job_id for job in jobs)
 
     def finished(self, results: Iterable[Result]) -> None:
+        """Hand over results to be written now (the recording side task wakes for them)."""
         self._results.extend(results)
-        if len(self._results) >= RECORD_BATCH:
-            self._batch_full.set()
+        if self._results:
+            self._arrived.set()
 
     def stop(self) -> None:
         """End the side tasks once their current write is done (never cancel one mid-write:
         what it committed would go uncounted, or be written twice)."""
         self._stopping.set()
-        self._batch_full.set()
+        self._arrived.set()
 
     async def keep_renewing(self) -> None:
         """Side task: renew the held jobs' leases every quarter lease, until stopped."""
@@ -114,11 +121,11 @@ class Upkeep:
                 failures = 0
 
     async def keep_recording(self) -> None:
-        """Side task: write results every `RECORD_EVERY_S` or when a batch is full, until
-        stopped (the run records what is left itself)."""
+        """Side task: write results as they arrive, until stopped (the run records what is
+        left itself)."""
         while not self._stopping.is_set():
-            await pause(self._batch_full, RECORD_EVERY_S)
-            self._batch_full.clear()
+            await self._arrived.wait()
+            self._arrived.clear()
             await self.record()
 
     async def renew(self) -> None:

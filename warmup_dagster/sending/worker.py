@@ -1,10 +1,11 @@
-"""One sender run: claim due jobs, send them concurrently, record outcomes in batches.
+"""One sender run: claim due jobs, send them concurrently, record outcomes as they arrive.
 
 The run keeps about four batches of SMTP sessions' worth of jobs claimed ahead (never more:
 a claimed job is counted in the minute it was claimed, so it must go out within seconds), sends
 them with at most `WARMUP_WORKER_CONCURRENCY` sessions at once (one session per mailbox group),
-and writes outcomes every half second or every few hundred results. Database work runs in a
-thread so sending never waits for it.
+and writes each outcome as soon as it is known: an accepted message the moment its server said
+250, mid-session, batched only with what arrived during the previous write (`upkeep`).
+Database work runs in a thread so sending never waits for it.
 
 Three tasks run side by side, supervised together, each named in the run's log if it fails:
 the claims (this module), and two side tasks of `upkeep`: lease renewal, every quarter lease,
@@ -12,6 +13,10 @@ and outcome recording. A claim may wait seconds for the claim lock when claims a
 side tasks never take it, so the jobs the run holds keep their leases and their outcomes are
 written meanwhile. A failing side task fails the run. Whatever ends the run, it finishes what
 it claimed first: every session ends (its lease still renewed) and every outcome is recorded.
+
+A job taken over from a run that died holding it may have been delivered already: before it
+is sent again its Message-ID is looked for over IMAP in the recipient's mailbox
+(`WARMUP_RECLAIM_IMAP_CHECK`, `reclaim`; docs/RELIABILITY.md, crash safety).
 
 A run lives `WARMUP_SENDER_RUN_MAX_SECONDS` of clock time (like every duration setting: at
 `WARMUP_CLOCK_SPEED` S it lasts 1/S as long in real time). While the next due job comes within
@@ -26,24 +31,24 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from warmup_dagster import queue
 from warmup_dagster.clock import Clock
-from warmup_dagster.core.content import compose
 from warmup_dagster.core.delivery import AUTH_CODES, Outcome, RetryPolicy
-from warmup_dagster.core.names import display_name
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.queue import Claim, ClaimedJob, Result
+from warmup_dagster.sending.group import compose_group, unable, with_note
+from warmup_dagster.sending.reclaim import Looked, ReclaimCheck
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
 from warmup_dagster.sending.summary import RunSummary
-from warmup_dagster.sending.upkeep import RECORD_EVERY_S, Upkeep, pause
+from warmup_dagster.sending.upkeep import Upkeep, pause
 from warmup_dagster.settings import Settings
 
 __all__ = ["RunSummary", "Sender"]
@@ -54,6 +59,8 @@ BUSY_ROWS_WAIT_S = 1.0
 AHEAD = 4
 # The claim loop's beat (real seconds) while it has no room to claim; a finished send wakes it.
 TICK_S = 0.05
+# How long (real seconds) the claim loop lets sends go on when nothing was claimable.
+IDLE_CLAIM_PAUSE_S = 0.5
 
 
 class Sender:
@@ -88,6 +95,12 @@ class Sender:
         )
         self.tls = tls_context(settings.smtp_ca_file or None)
         self.tokens = TokenStore(engine, clock, settings, cipher)
+        self._check = None
+        if settings.reclaim_imap_check:
+            imap_tls = tls_context(settings.imap_ca_file or settings.smtp_ca_file or None)
+            self._check = ReclaimCheck(
+                engine, clock, settings, cipher, self.tokens, imap_tls, self.log
+            )
         self.summary = RunSummary()
         self._passwords: dict[str, str] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -231,9 +244,9 @@ class Sender:
 
     def _pause_before_claim(self) -> float:
         if self._blocked_until is None:
-            return RECORD_EVERY_S
+            return IDLE_CLAIM_PAUSE_S
         left = (self._blocked_until - self.clock.now()).total_seconds()
-        return max(RECORD_EVERY_S, self.clock.real_seconds(left))
+        return max(IDLE_CLAIM_PAUSE_S, self.clock.real_seconds(left))
 
     async def _wait_for_due(self, deadline: datetime) -> bool:
         """Nothing was claimed: wait for the next due job if it comes before `deadline` (the
@@ -258,29 +271,87 @@ class Sender:
         return not await pause(self._stop_claiming, wait)
 
     async def _send(self, jobs: list[ClaimedJob]) -> None:
+        """Send one mailbox's group and hand each outcome to the upkeep as soon as it is known.
+
+        A job taken over from a dead run is first looked for in its recipient's mailbox
+        (`reclaim`); found, it is recorded SENT and not sent again.
+        """
+        handed: set[int] = set()  # job ids whose result went to the upkeep already
+        by_id = {job.candidate.job_id: job for job in jobs}
+        outgoing: dict[int, Outgoing] = {}
+        looked = Looked()
+
+        def hand(deliveries: list[Delivery]) -> None:
+            at = self.clock.now()
+            results = []
+            for d in deliveries:
+                if d.job_id in handed:
+                    continue
+                handed.add(d.job_id)
+                job, m = by_id[d.job_id], outgoing[d.job_id]
+                error = with_note(d.error, looked.notes.get(d.job_id))
+                results.append(
+                    Result(job, d.outcome, d.code, d.reply, error, at, m.subject, m.body)
+                )
+            self._upkeep.finished(results)
+
+        if self._check is not None and (taken := [j for j in jobs if j.candidate.reclaimed]):
+            # Its run died holding it, perhaps after the server took the message: look first.
+            looked = await asyncio.to_thread(self._check.check, taken)
+            if looked.found:
+                jobs = self._found(jobs, looked, outgoing, hand)
+                if not jobs:
+                    return
+
         try:
             account, fresh = await self._account(jobs[0])
         except (SecretKeyError, TokenRefused, TokenUnavailable) as exc:
-            _, messages = _outgoing(jobs, self.clock.now())
-            deliveries = _unable(exc, messages)
+            _, messages = compose_group(jobs, self.clock.now())
+            outgoing.update((m.job_id, m) for m in messages)
+            deliveries = unable(exc, messages)
         else:
             async with self._sessions:
                 # Composed when the session starts, for the moment the Date header gives.
-                date, messages = _outgoing(jobs, self.clock.now())
-                deliveries = await self._deliver(account, fresh, messages, date)
+                date, messages = compose_group(jobs, self.clock.now())
+                outgoing.update((m.job_id, m) for m in messages)
+                # Each accepted message is written while the session goes on: a run killed
+                # mid-session keeps the SENT of what went out before.
+                deliveries = await self._deliver(
+                    account, fresh, messages, date, lambda d: hand([d])
+                )
         self._unsent -= len(jobs)
-        at = self.clock.now()
-        self._upkeep.finished(
-            Result(job, d.outcome, d.code, d.reply, d.error, at, message.subject, message.body)
-            for job, message, d in zip(jobs, messages, deliveries, strict=True)
-        )
+        hand(deliveries)
         self._sent_one.set()
 
+    def _found(
+        self,
+        jobs: list[ClaimedJob],
+        looked: Looked,
+        outgoing: dict[int, Outgoing],
+        hand: Callable[[list[Delivery]], None],
+    ) -> list[ClaimedJob]:
+        """Record the jobs whose message was found delivered as SENT, without sending; returns
+        the group's other jobs, to send."""
+        found = [j for j in jobs if j.candidate.job_id in looked.found]
+        _, messages = compose_group(found, self.clock.now())
+        outgoing.update((m.job_id, m) for m in messages)
+        hand([Delivery(m.job_id, Outcome.SENT, None, "", looked.found[m.job_id]) for m in messages])
+        self.summary.found_delivered += len(found)
+        self._unsent -= len(found)
+        self._sent_one.set()
+        return [j for j in jobs if j.candidate.job_id not in looked.found]
+
     async def _deliver(
-        self, account: Account, fresh: bool, messages: list[Outgoing], date: datetime
+        self,
+        account: Account,
+        fresh: bool,
+        messages: list[Outgoing],
+        date: datetime,
+        delivered: Callable[[Delivery], None],
     ) -> list[Delivery]:
         """One SMTP session for the group; an OAuth2 token the server refused although it was
-        not expired yet (revoked early) is renewed once and the session tried again."""
+        not expired yet (revoked early) is renewed once and the session tried again.
+        `delivered` gets each accepted message's delivery at once (`smtp.send_group`)."""
         session = partial(
             send_group,
             messages=messages,
@@ -288,6 +359,7 @@ class Sender:
             timeout=self.clock.real_seconds(self.settings.smtp_timeout_seconds),
             tls=self.tls,
             local_hostname=self.local_hostname,
+            delivered=delivered,
         )
         deliveries = await session(account)
         refused = all(d.outcome is Outcome.PAUSE and d.code in AUTH_CODES for d in deliveries)
@@ -296,7 +368,7 @@ class Sender:
         try:
             login = await asyncio.to_thread(self.tokens.renew, account.mailbox_id, account.password)
         except (TokenRefused, TokenUnavailable) as exc:
-            return _unable(exc, messages)
+            return unable(exc, messages)
         return await session(replace(account, password=login.token))
 
     async def _account(self, job: ClaimedJob) -> tuple[Account, bool]:
@@ -319,42 +391,3 @@ class Sender:
             xoauth2=login is not None,
         )
         return account, login is not None and login.fresh
-
-
-def _unable(exc: Exception, messages: list[Outgoing]) -> list[Delivery]:
-    """The group's outcomes when its mailbox cannot sign in: a refused token (or a key that
-    can't decrypt the password) pauses the mailbox as a refused password does; a provider
-    that is down for now leaves the jobs to be retried with the usual backoff."""
-    outcome = Outcome.RETRY if isinstance(exc, TokenUnavailable) else Outcome.PAUSE
-    return [Delivery(m.job_id, outcome, None, "", str(exc)) for m in messages]
-
-
-def _outgoing(jobs: list[ClaimedJob], now: datetime) -> tuple[datetime, list[Outgoing]]:
-    """One mailbox's messages at `now`, and their Date: `now` in the mailbox's local time.
-
-    A job without stored words (every send until it is sent) is composed for the sender's
-    local time now; the Date header gives the same local time, offset included, as the
-    sender's own mail client would.
-    """
-    first = jobs[0]  # a group is one mailbox's: one timezone, one name
-    local = now.astimezone(ZoneInfo(first.candidate.timezone))
-    name = display_name(first.sender, first.sender_name)
-    messages = []
-    for job in jobs:
-        subject, body = job.subject, job.body
-        if subject is None or body is None:
-            subject, body = compose(job.content_seed, job.sender, job.recipient, local, name)
-        messages.append(
-            Outgoing(
-                job_id=job.candidate.job_id,
-                sender=job.sender,
-                recipient=job.recipient,
-                message_id=job.message_id,
-                subject=subject,
-                body=body,
-                in_reply_to=job.in_reply_to,
-                references=job.references,
-                sender_name=name,
-            )
-        )
-    return local, messages

@@ -18,6 +18,7 @@ import email.policy
 import json
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -68,13 +69,22 @@ class _CountingSMTP(SMTP):
     def __init__(self, owner: FaultySmtpServer, handler: Any, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._owner = owner
+        self._open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # aiosmtpd calls this again on the TLS transport after STARTTLS; that is the same
         # session, so only a connection without an original transport is a new one.
         if self._original_transport is None:
             self._owner._count_session()
+            self._open = True
         super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        # Once per session: what a handler was doing for it (a delivery) is done by now.
+        if self._open:
+            self._open = False
+            self._owner._end_session()
 
 
 class _FaultyController(Controller):
@@ -244,6 +254,7 @@ class FaultySmtpServer(ThreadedServer):
         self._received: list[Received] = []
         self._transactions = 0
         self._sessions = 0
+        self._open_sessions = 0
         self._drops = 0
         self._logins_refused = 0
 
@@ -267,6 +278,22 @@ class FaultySmtpServer(ThreadedServer):
         """
         with self._lock:
             return self._sessions
+
+    def wait_idle(self, timeout: float) -> None:
+        """Wait until no session is open: every message a dead client's session was handing
+        over is accepted (and delivered) or dropped by now.
+
+        Raises:
+            TimeoutError: Sessions still open after `timeout` real seconds.
+        """
+        give_up = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._open_sessions <= 0:
+                    return
+            if time.monotonic() >= give_up:
+                raise TimeoutError(f"SMTP sessions still open after {timeout} s")
+            time.sleep(0.01)
 
     @property
     def drops(self) -> int:
@@ -353,6 +380,11 @@ class FaultySmtpServer(ThreadedServer):
     def _count_session(self) -> None:
         with self._lock:
             self._sessions += 1
+            self._open_sessions += 1
+
+    def _end_session(self) -> None:
+        with self._lock:
+            self._open_sessions -= 1
 
     def _count_drop(self) -> None:
         with self._lock:

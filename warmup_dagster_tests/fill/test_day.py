@@ -7,13 +7,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from warmup_dagster import fill
+from warmup_dagster import fill, queue
 from warmup_dagster.core.admission import Scope
 from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, Plan, SendCounter
 from warmup_dagster.fill.checks import evaluate
 from warmup_dagster.fill.day import failure_reason
 from warmup_dagster_tests.factories import add_job, log_send
 from warmup_dagster_tests.fill.days import BOXES, DAY
+from warmup_dagster_tests.sending.test_sender import KEY, jobs
 
 
 def load(engine, sent_day, now=None):
@@ -183,3 +184,21 @@ def test_replies_held_jobs_and_late_outcomes_are_counted_per_mailbox(engine, sen
     figures = day.figures
     assert (figures["emails_sent"], figures["replied"], figures["held"]) == (5, 1, 1)
     assert (figures["late_outcomes"], figures["sent_twice"]) == (1, 1)
+
+
+def test_an_abandoned_attempt_shows_as_possibly_delivered(engine, sent_day):
+    """A run that died holding a job: the claim that takes it over logs the attempt as
+    possibly delivered, and the day's figures show it (per mailbox and for the day)."""
+    box = sent_day.ids[BOXES[2]]
+    settings = sent_day.settings
+    ten = DAY.replace(hour=10)
+    jobs(engine, [box], ["lost@x.example"], ten)
+    assert len(queue.claim(engine, settings, lambda: ten, "dead", 10, KEY).jobs) == 1
+    past_lease = ten + timedelta(seconds=settings.send_lease_seconds + 1)
+    assert queue.claim(engine, settings, lambda: past_lease, "w2", 10, KEY).reclaimed == 1
+    day = load(engine, sent_day)
+    assert day.mailboxes.loc[BOXES[2], "possibly_delivered"] == 1
+    assert day.mailboxes.loc[BOXES[0], "possibly_delivered"] == 0
+    figures = day.figures
+    assert figures["possibly_delivered"] == 1
+    assert figures["late_outcomes"] == 0  # not a late outcome: nobody reported it

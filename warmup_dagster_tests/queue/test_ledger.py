@@ -24,7 +24,7 @@ from warmup_dagster.db.models import (
 )
 from warmup_dagster.queue import outcomes
 from warmup_dagster.queue.audit import counter_mismatches
-from warmup_dagster.queue.counting import count_sends
+from warmup_dagster.queue.counting import count_possibly_delivered, count_sends
 from warmup_dagster.queue.enqueue import NewJob, enqueue
 from warmup_dagster.sending.worker import Sender
 from warmup_dagster_tests.factories import add_mailbox, add_user
@@ -249,4 +249,12 @@ def test_a_reclaim_closes_the_abandoned_attempt_even_when_the_job_waits(engine, 
         JobStatus.RETRY,
         start,
     )
-    assert closing.error == "abandoned: its lease ran out; taken over by w3"
+    assert closing.error == (
+        "abandoned: outcome unknown, possibly delivered; its lease ran out, taken over by w3"
+    )
+    with Session(engine) as session:
+        # counted apart: possibly delivered, and no send
+        assert count_possibly_delivered(session, *SPAN) == 1
+        assert count_possibly_delivered(session, *SPAN, mailbox_id=box) == 1
+        assert count_possibly_delivered(session, *SPAN, mailbox_id=box + 1) == 0
+        assert count_sends(session, *SPAN) == 0

@@ -203,6 +203,39 @@ def test_421_is_retried_and_the_rest_of_the_group_too(
     assert starttls_server.transactions == 1
 
 
+def test_each_accepted_message_is_reported_before_the_next_one_goes(
+    starttls_server: FaultySmtpServer, trusted: ssl.SSLContext
+) -> None:
+    """`delivered` hears of each 250 while the session goes on, so the sender can write it
+    before a kill could lose it; refused messages wait for the session's end."""
+    seen: list[tuple[int, int]] = []  # (job reported, messages the server had by then)
+
+    def delivered(d: Delivery) -> None:
+        seen.append((d.job_id, len(starttls_server.received)))
+
+    messages = [outgoing(1), outgoing(2, "code550"), outgoing(3), outgoing(4)]
+    deliveries = run(
+        send_group(
+            account(starttls_server, Security.STARTTLS),
+            messages,
+            date=DATE,
+            timeout=TIMEOUT,
+            tls=trusted,
+            local_hostname=CLIENT_NAME,
+            delivered=delivered,
+        )
+    )
+
+    assert outcomes(deliveries) == [
+        (1, Outcome.SENT, 250),
+        (2, Outcome.FAILED, 550),
+        (3, Outcome.SENT, 250),
+        (4, Outcome.SENT, 250),
+    ]
+    # job 1 was reported when the server held only it: before job 3 was handed over
+    assert seen == [(1, 1), (3, 2), (4, 3)]
+
+
 def test_wrong_password_pauses_every_message_and_delivers_nothing(
     server: FaultySmtpServer, mode: tuple[TlsMode, Security], trusted: ssl.SSLContext
 ) -> None:

@@ -1,0 +1,200 @@
+"""Sender runs SIGKILLed at random moments, then one let finish: what did the kills cost?
+
+The scenario of `sending/test_killed_runs.py` and of `benchmarks/bench_kills.py`: a pool of
+mailboxes sending each other mail through an SMTP server that delivers into Dovecot (so the
+sender's look before sending a reclaimed job again has a real mailbox to look in). Each run is
+a `SenderProcess`, killed a random moment after it is ready; the next starts on a clock moved
+past the dead run's leases, as a run started a lease later would find the queue. A last run
+goes to its end. `Report` counts what reached the server more than once and which jobs never
+got an outcome.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from warmup_dagster.crypto import Cipher
+from warmup_dagster.db.models import (
+    JobKind,
+    JobStatus,
+    Mailbox,
+    MailboxState,
+    Plan,
+    Security,
+    SendLog,
+    User,
+    WarmupJob,
+)
+from warmup_dagster.queue.counting import possibly_delivered
+from warmup_dagster.queue.states import FINISHED
+from warmup_dagster.testing.imap_server import DeliveringSmtp, DovecotServer
+from warmup_dagster.testing.sender_process import SenderProcess
+
+PASSWORD = "kill-test-pw"
+# Real seconds a child may take to be ready, and the last run to finish (a busy machine).
+READY_WITHIN_S = 60.0
+FINISH_WITHIN_S = 120.0
+# Real seconds the SMTP server may take to finish a killed run's sessions.
+IDLE_WITHIN_S = 30.0
+
+
+@dataclass
+class Report:
+    """What the kills cost (see the module docstring)."""
+
+    jobs: int = 0
+    runs: int = 0
+    killed: int = 0  # runs SIGKILLed while still running
+    copies: Counter[str] = field(default_factory=Counter)  # Message-ID -> times received
+    unfinished: list[int] = field(default_factory=list)  # jobs left without a final outcome
+    possibly_delivered: int = 0  # abandoned attempts logged by the claims that took over
+    found_delivered: int = 0  # reclaimed jobs found over IMAP and not sent again
+    last_exit: int | None = None
+
+    @property
+    def second_copies(self) -> int:
+        """Messages that reached the server more than once (copies beyond the first)."""
+        return sum(n - 1 for n in self.copies.values() if n > 1)
+
+
+def seed(
+    engine: Engine,
+    cipher: Cipher,
+    smtp: DeliveringSmtp,
+    dovecot: DovecotServer,
+    *,
+    boxes: int,
+    per_box: int,
+    at: datetime,
+) -> list[int]:
+    """A pool of `boxes` mailboxes (two owners), each with `per_box` jobs due at `at` to the
+    next mailbox; returns the job ids."""
+    with Session(engine) as session, session.begin():
+        plan = session.scalar(select(Plan.id).where(Plan.name == "pro"))
+        owners = [User(name=f"killed-runs-{u}", plan_id=plan, created_at=at) for u in range(2)]
+        session.add_all(owners)
+        session.flush()
+        pool = []
+        for k in range(boxes):
+            email = f"box{k}@kill{k}.example"
+            box = Mailbox(
+                email=email,
+                domain=email.rsplit("@", 1)[1],
+                user_id=owners[k % 2].id,
+                smtp_host="localhost",
+                smtp_port=smtp.port,
+                smtp_security=Security.STARTTLS,
+                smtp_username=email,
+                smtp_password_enc=cipher.encrypt(PASSWORD),
+                imap_host="localhost",
+                imap_port=dovecot.ssl_port,
+                imap_security=Security.SSL,
+                imap_username=email,
+                imap_password_enc=cipher.encrypt(PASSWORD),
+                state=MailboxState.ACTIVE,
+                daily_limit=per_box,
+                ramp_start=per_box,
+                ramp_step=1,
+                reply_rate=0.0,
+                weekdays_only=False,
+                warmup_start_date=at.date(),
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(box)
+            pool.append(box)
+            dovecot.add_user(email, PASSWORD)
+            if smtp.users is not None:
+                smtp.users[email] = PASSWORD
+        session.flush()
+        jobs = []
+        for k, box in enumerate(pool):
+            to = pool[(k + 1) % boxes]
+            for n in range(per_box):
+                job = WarmupJob(
+                    kind=JobKind.SEND,
+                    mailbox_id=box.id,
+                    user_id=box.user_id,
+                    recipient_mailbox_id=to.id,
+                    recipient_email=to.email,
+                    local_date=at.date(),
+                    scheduled_at=at,
+                    due_at=at,
+                    status=JobStatus.PENDING,
+                    attempts=0,
+                    content_seed=1000 * k + n,
+                    created_at=at,
+                    updated_at=at,
+                )
+                session.add(job)
+                jobs.append(job)
+        session.flush()
+        return [job.id for job in jobs]
+
+
+def kill_runs(
+    engine: Engine,
+    db_url: str,
+    values: Mapping[str, str],
+    secret: str,
+    smtp: DeliveringSmtp,
+    *,
+    start: datetime,
+    speed: float,
+    kills: int,
+    kill_within_s: float,
+    rng: random.Random,
+) -> Report:
+    """`kills` runs killed within `kill_within_s` real seconds of being ready, then one run to
+    its end; returns what they cost."""
+    lease = timedelta(seconds=float(values["WARMUP_SEND_LEASE_SECONDS"]))
+    lifetime = float(values.get("WARMUP_SENDER_RUN_MAX_SECONDS", 900))
+    report = Report()
+    clock_at = start
+    for n in range(kills + 1):
+        child = SenderProcess(db_url, values, secret, f"run{n}", clock_at, speed, lifetime)
+        began = time.monotonic()
+        child.start()
+        child.wait_ready(READY_WITHIN_S)
+        report.runs += 1
+        if n < kills:
+            time.sleep(rng.uniform(0, kill_within_s))
+            report.killed += child.kill()
+            # What the dead run's sessions were handing over is delivered (or dropped) before
+            # the next run looks: a lease's wait, which the moved clock skips, allows that.
+            smtp.wait_idle(IDLE_WITHIN_S)
+        else:
+            report.last_exit = child.join(FINISH_WITHIN_S)
+        # The next run starts where this one's clock got to, plus a lease: what it held is
+        # reclaimable then, as for a run started a lease after a crash.
+        clock_at += timedelta(seconds=(time.monotonic() - began) * speed) + lease
+    return _tally(engine, smtp, report)
+
+
+def _tally(engine: Engine, smtp: DeliveringSmtp, report: Report) -> Report:
+    report.copies = Counter(str(r.message["Message-ID"]) for r in smtp.received)
+    with Session(engine) as session:
+        statuses = dict(session.execute(select(WarmupJob.id, WarmupJob.status)).all())
+        report.jobs = len(statuses)
+        report.unfinished = sorted(j for j, s in statuses.items() if s not in FINISHED)
+        report.possibly_delivered = (
+            session.scalar(select(func.count()).where(*possibly_delivered())) or 0
+        )
+        report.found_delivered = (
+            session.scalar(
+                select(func.count()).where(
+                    SendLog.status == JobStatus.SENT, SendLog.error.contains("found over IMAP")
+                )
+            )
+            or 0
+        )
+    return report

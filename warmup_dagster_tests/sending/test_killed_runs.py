@@ -1,0 +1,98 @@
+"""Sender runs in child processes, SIGKILLed at random moments: no message reaches the server
+twice, and every job ends with an outcome (`testing.killed_runs`).
+
+The kills land anywhere: before a claim, during one, mid-session, between a server's 250 and
+the outcome's write, during a write. `benchmarks/bench_kills.py` runs the long version and
+compares the look over IMAP on and off.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from warmup_dagster.testing.imap_server import DeliveringSmtp
+from warmup_dagster.testing.killed_runs import kill_runs, seed
+from warmup_dagster_tests.conftest import MONDAY_5AM, TEST_SECRET
+from warmup_dagster_tests.engagement.conftest import started_dovecot
+
+SPEED = 60
+KILLS = 4
+
+
+def values(cert, **env: str) -> dict[str, str]:
+    """Settings for runs at `SPEED`x: one real second is a clock minute."""
+    base = {
+        "WARMUP_SECRET_KEY": TEST_SECRET,
+        "WARMUP_SMTP_CA_FILE": str(cert[0]),
+        "WARMUP_IMAP_CA_FILE": str(cert[0]),
+        "WARMUP_SMTP_TIMEOUT_SECONDS": str(2 * SPEED),  # 2 real seconds
+        "WARMUP_IMAP_TIMEOUT_SECONDS": str(2 * SPEED),
+        "WARMUP_ENGAGE_LEASE_SECONDS": str(10 * SPEED),
+        "WARMUP_SEND_LEASE_SECONDS": str(5 * SPEED),
+        "WARMUP_SEND_RETRY_BASE_SECONDS": "60",
+        "WARMUP_SEND_MAX_ATTEMPTS": "50",  # every kill costs its jobs an attempt
+        "WARMUP_SENDER_RUN_MAX_SECONDS": str(30 * SPEED),
+        "WARMUP_SCHEDULER_INTERVAL_MS": "1000",
+        "WARMUP_SAME_MAILBOX_DELAY_MIN": "0.05",  # 3 clock seconds: 0.05 real
+        "WARMUP_SAME_MAILBOX_DELAY_MAX": "0.1",
+        "WARMUP_USER_SENDS_PER_MINUTE": "1000",
+        "WARMUP_USER_SENDS_PER_HOUR": "100000",
+        "WARMUP_GLOBAL_SENDS_PER_MINUTE": "1000",
+        "WARMUP_GLOBAL_SENDS_PER_HOUR": "100000",
+        "WARMUP_ARRIVAL_MARGIN_SECONDS": "0",
+    }
+    base.update({f"WARMUP_{k.upper()}": v for k, v in env.items()})
+    return base
+
+
+@pytest.fixture
+def dovecot(cert):
+    server = started_dovecot(cert)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(dovecot, cert):
+    """Delivers into Dovecot, every third message to Junk; each DATA reply after 50 ms."""
+    with DeliveringSmtp(
+        dovecot,
+        junk_share=0.3,
+        users={},
+        tls="starttls",
+        cert=cert[0],
+        key=cert[1],
+        data_delay=0.05,
+    ) as server:
+        yield server
+
+
+# PostgreSQL only: the runs are separate processes writing at once, as in production.
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_killed_runs_send_nothing_twice_and_leave_no_job_without_an_outcome(
+    engine, db_url, cipher, cert, dovecot, smtp
+):
+    nine = MONDAY_5AM.replace(hour=9)
+    ids = seed(engine, cipher, smtp, dovecot, boxes=4, per_box=5, at=nine)
+    report = kill_runs(
+        engine,
+        db_url,
+        values(cert),
+        TEST_SECRET,
+        smtp,
+        start=nine,
+        speed=SPEED,
+        kills=KILLS,
+        kill_within_s=0.6,
+        rng=random.Random(13),
+    )
+
+    assert report.runs == KILLS + 1 and report.last_exit == 0
+    assert report.jobs == len(ids) == 20
+    assert report.unfinished == []  # every job ends with an outcome
+    assert len(report.copies) == len(ids)  # every job's message reached the server ...
+    assert report.second_copies == 0  # ... once
+    # the kills were real: runs died holding jobs, which later runs took over
+    assert report.killed >= 1 and report.possibly_delivered >= 1
