@@ -208,10 +208,26 @@ def check_headers(message: Outgoing) -> None:
         if value is None:
             continue
         problem = _unsafe_characters(value)
+        if problem is None and header in ("From", "To"):
+            problem = _not_one_address(value)
         if problem is None:
             problem = next(filter(None, map(_encoded_problem, _ENCODED_WORD.finditer(value))), None)
         if problem is not None:
             raise UnsafeHeaderError(header, problem)
+
+
+def _not_one_address(text: str) -> str | None:
+    """Why `text` is not exactly one address, if it is not: `a@x.example, b@y.example` in To
+    would add a recipient, and `x:y z:w` starts a group the parser reads past the header."""
+    try:
+        address = Address(addr_spec=text)
+    # The email package raises header defects (ValueErrors), HeaderParseError on `:`, and
+    # IndexError on ''.
+    except (ValueError, IndexError, email.errors.HeaderParseError) as exc:
+        return f"is not one address ({exc or 'empty'})"
+    if not address.username or not address.domain:
+        return "is not one address (it needs a local part and a domain)"
+    return None
 
 
 def _unsafe_characters(text: str) -> str | None:
