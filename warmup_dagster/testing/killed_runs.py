@@ -35,6 +35,7 @@ from warmup_dagster.db.models import (
     WarmupJob,
 )
 from warmup_dagster.queue.counting import possibly_delivered
+from warmup_dagster.queue.enqueue import NewJob, enqueue
 from warmup_dagster.queue.states import FINISHED
 from warmup_dagster.testing.imap_server import DeliveringSmtp, DovecotServer
 from warmup_dagster.testing.sender_process import SenderProcess
@@ -116,29 +117,26 @@ def seed(
             if smtp.users is not None:
                 smtp.users[email] = PASSWORD
         session.flush()
-        jobs = []
-        for k, box in enumerate(pool):
-            to = pool[(k + 1) % boxes]
-            for n in range(per_box):
-                job = WarmupJob(
-                    kind=JobKind.SEND,
-                    mailbox_id=box.id,
-                    user_id=box.user_id,
-                    recipient_mailbox_id=to.id,
-                    recipient_email=to.email,
-                    local_date=at.date(),
-                    scheduled_at=at,
-                    due_at=at,
-                    status=JobStatus.PENDING,
-                    attempts=0,
-                    content_seed=1000 * k + n,
-                    created_at=at,
-                    updated_at=at,
-                )
-                session.add(job)
-                jobs.append(job)
-        session.flush()
-        return [job.id for job in jobs]
+        jobs = [
+            NewJob(
+                kind=JobKind.SEND,
+                mailbox_id=box.id,
+                user_id=box.user_id,
+                local_date=at.date(),
+                recipient_email=pool[(k + 1) % boxes].email,
+                due_at=at,
+                recipient_mailbox_id=pool[(k + 1) % boxes].id,
+                content_seed=1000 * k + n,
+            )
+            for k, box in enumerate(pool)
+            for n in range(per_box)
+        ]
+        conn = session.connection()
+        first = conn.scalar(select(func.coalesce(func.max(WarmupJob.id), 0)))
+        enqueue(conn, at, jobs)  # only the queue writes its tables
+        return list(
+            conn.scalars(select(WarmupJob.id).where(WarmupJob.id > first).order_by(WarmupJob.id))
+        )
 
 
 def kill_runs(
