@@ -70,6 +70,7 @@ def smtp(dovecot, cert):
 
 
 # PostgreSQL only: the runs are separate processes writing at once, as in production.
+@pytest.mark.slow(15)
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_killed_runs_send_nothing_twice_and_leave_no_job_without_an_outcome(
     engine, db_url, cipher, cert, dovecot, smtp
