@@ -48,6 +48,7 @@ from warmup_dagster.sending.group import compose_group, unable, with_note
 from warmup_dagster.sending.reclaim import Looked, ReclaimCheck
 from warmup_dagster.sending.retry import retrying
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
+from warmup_dagster.sending.stopping import stop_on_signals
 from warmup_dagster.sending.summary import RunSummary
 from warmup_dagster.sending.upkeep import Upkeep, pause
 from warmup_dagster.settings import Settings
@@ -146,17 +147,29 @@ class Sender:
             asyncio.create_task(self._upkeep.keep_renewing(), name="lease renewal"),
             asyncio.create_task(self._upkeep.keep_recording(), name="outcome recording"),
         ]
-        try:
-            # The claims end when the run is done; a side task ends only by failing.
-            await asyncio.wait([claims, *sides], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed = await self._finish(claims, sides)
-            self.summary.seconds = time.monotonic() - started
-            if warning := self.summary.late_warning():
-                self.log.warning(warning)  # once per run: each late row is in the send log
+        # SIGTERM or SIGINT until the end: stop claiming, finish the rest (`stopping`).
+        with stop_on_signals(asyncio.get_running_loop(), self._stop):
+            try:
+                # The claims end when the run is done; a side task ends only by failing.
+                await asyncio.wait([claims, *sides], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed = await self._finish(claims, sides)
+                self.summary.seconds = time.monotonic() - started
+                if warning := self.summary.late_warning():
+                    self.log.warning(warning)  # once per run: each late row is in the send log
         if failed is not None and (exc := failed.exception()) is not None:
             self.log.error(f"sender {self.worker_id}: its {failed.get_name()} failed: {exc!r}")
             raise exc
+
+    def _stop(self, reason: str) -> None:
+        """Asked to stop (a signal, `stopping`): claim nothing more, finish what is claimed."""
+        if not self._stop_claiming.is_set():
+            self.summary.stopped_by = reason
+            self.log.warning(
+                f"sender {self.worker_id}: {reason}, claiming no more; finishing the "
+                f"{self._unsent} jobs claimed and not sent yet"
+            )
+        self._stop_claiming.set()
 
     async def _finish(
         self, claims: asyncio.Task[None], sides: list[asyncio.Task[None]]

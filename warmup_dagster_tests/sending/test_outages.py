@@ -1,5 +1,5 @@
-"""Outages of the database under a sender run: a PostgreSQL restart costs a delay, never a lost
-or doubled message; a database that stays down fails the run loudly.
+"""Outages under a sender run: a PostgreSQL restart costs a delay, never a lost or doubled
+message; a database that stays down fails the run loudly; SIGTERM ends a run cleanly.
 
 The server is a cluster of the test's own (`testing.postgres.OwnCluster`), never the machine's.
 """
@@ -21,7 +21,9 @@ from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import JobStatus
 from warmup_dagster.sending.retry import DatabaseUnavailable
 from warmup_dagster.testing.postgres import OwnCluster
+from warmup_dagster.testing.sender_process import SenderProcess
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
+from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.sending.test_sender import (
     START,
     job_rows,
@@ -137,3 +139,44 @@ def test_a_database_that_stays_down_fails_the_run_loudly(
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("the database failed 10 tries, giving up" in e for e in errors)
     assert server.received == []
+
+
+def test_sigterm_ends_a_run_cleanly_its_sessions_finished_and_recorded(
+    cluster: OwnCluster, cipher: Cipher, cert, request: pytest.FixtureRequest
+):
+    """A real run in a child process gets SIGTERM while its three SMTP sessions are in flight:
+    it claims nothing more (two jobs due later stay pending), lets the sessions end, records
+    their outcomes and exits 0. Without the handler the child died of the signal."""
+    url = cluster.create_database(request.node.name.lower(), template=TEMPLATE)
+    engine = make_engine(url)
+    cert_file, key_file = cert
+    with FaultySmtpServer(
+        users={}, tls="starttls", cert=cert_file, key=key_file, data_delay=1.0
+    ) as smtp:
+        boxes = mailboxes(engine, cipher, smtp, n_users=5)
+        now = jobs(engine, boxes[:3], ["peer@far.example"], at=START - timedelta(minutes=5))
+        later = jobs(engine, boxes[3:], ["peer@far.example"], at=START + timedelta(seconds=20))
+        values = {
+            "WARMUP_SMTP_CA_FILE": str(cert_file),
+            "WARMUP_SMTP_TIMEOUT_SECONDS": "10",
+            "WARMUP_SEND_LEASE_SECONDS": "3600",
+            "WARMUP_SCHEDULER_INTERVAL_MS": "1000",
+        }
+        child = SenderProcess(url, values, TEST_SECRET, "w-term", START, 1.0, max_seconds=60)
+        child.start()
+        child.wait_ready(10)
+        wait_for(lambda: smtp.sessions >= 3, "the three sessions")
+        assert smtp.transactions == 0  # each message waits a second for its 250: in flight
+        child.terminate()
+        code = child.join(10)
+        received = smtp.received
+
+    assert code == 0
+    assert len(received) == 3
+    rows = job_rows(engine)
+    assert {rows[i].status for i in now} == {JobStatus.SENT}
+    assert {rows[i].message_id for i in now} == {r.message["Message-ID"] for r in received}
+    assert all(rows[i].lease_expires_at is None for i in now)
+    assert {rows[i].status for i in later} == {JobStatus.PENDING}
+    assert all(rows[i].worker_id is None for i in later)
+    engine.dispose()
