@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from warmup_dagster.db.engine import writing
 from warmup_dagster.db.models import ClockAnchor
 from warmup_dagster.settings import Settings
 
@@ -80,26 +81,31 @@ def clock_from_settings(settings: Settings, engine: Engine) -> Clock:
     """The deployment's clock: real unless `WARMUP_CLOCK_SPEED` or `WARMUP_CLOCK_START` is set.
 
     The first process to ask records the anchor in `clock_anchors`; later ones read it back, so
-    all agree. Changing either variable starts a new anchor.
+    all agree, however many start at once. Changing either variable starts a new anchor.
     """
     if settings.clock_speed == 1.0 and settings.clock_start is None:
         return RealClock()
     start = settings.clock_start.isoformat() if settings.clock_start else "now"
     key = f"{start}|{settings.clock_speed!r}"
-    with Session(engine) as session:
-        anchor = session.scalar(select(ClockAnchor).where(ClockAnchor.key == key))
-        if anchor is None:
-            real_now = datetime.now(UTC)
-            anchor = ClockAnchor(
-                key=key,
-                virtual_start=settings.clock_start or real_now,
-                real_start=real_now,
-                speed=settings.clock_speed,
-            )
-            session.add(anchor)
-            try:
-                session.commit()
-            except IntegrityError:  # another process anchored first: use its anchor
-                session.rollback()
-                anchor = session.scalars(select(ClockAnchor).where(ClockAnchor.key == key)).one()
-        return ScaledClock(anchor.virtual_start, anchor.real_start, anchor.speed)
+    try:
+        # Under the write lock on SQLite (BEGIN IMMEDIATE, waiting out the busy timeout): a
+        # plain transaction that read no anchor and then wrote one failed at once with
+        # "database is locked" when another process wrote first, as processes starting
+        # together (a daemon's first runs) did.
+        with writing(engine) as conn, Session(bind=conn) as session:
+            anchor = session.scalar(select(ClockAnchor).where(ClockAnchor.key == key))
+            if anchor is None:
+                real_now = datetime.now(UTC)
+                anchor = ClockAnchor(
+                    key=key,
+                    virtual_start=settings.clock_start or real_now,
+                    real_start=real_now,
+                    speed=settings.clock_speed,
+                )
+                session.add(anchor)
+                session.flush()
+            return ScaledClock(anchor.virtual_start, anchor.real_start, anchor.speed)
+    except IntegrityError:  # PostgreSQL: another process anchored between the read and write
+        with Session(engine) as session:
+            anchor = session.scalars(select(ClockAnchor).where(ClockAnchor.key == key)).one()
+            return ScaledClock(anchor.virtual_start, anchor.real_start, anchor.speed)

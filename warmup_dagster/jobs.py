@@ -1,5 +1,6 @@
 """Jobs, and the run requests that cover many mailbox partitions in few runs."""
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,9 +16,16 @@ from warmup_dagster.ops import (
     prune_past_retention,
     send_due_mail,
 )
+from warmup_dagster.settings import Settings, load_settings
 
 # Run tag by which dagster.yaml's run queue limits sender and planner runs.
 ROLE_TAG = "warmup/role"
+
+# Dagster's tag for the real seconds a run may take: run monitoring (dagster.yaml) terminates a
+# run still going after them, and fails one whose process is gone.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+# Real seconds a sender run gets beyond its lifetime and a lease: its process's start and end.
+MAX_RUNTIME_MARGIN_S = 300
 
 # Dagster's tags for one run over a range of partitions (in the definition's key order).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -84,8 +92,24 @@ def plan_range_requests(
     ]
 
 
+def sender_max_runtime(settings: Settings) -> int:
+    """The real seconds a sender run may last before run monitoring ends it.
+
+    Its lifetime (`WARMUP_SENDER_RUN_MAX_SECONDS`, clock time) and a lease more: past its
+    lifetime a run only finishes what it claimed, and a job held longer than a lease beyond it
+    has been taken over by another run anyway. Then a margin for the process to start and end.
+    """
+    clock_seconds = settings.sender_run_max_seconds + settings.send_lease_seconds
+    return math.ceil(clock_seconds / settings.clock_speed) + MAX_RUNTIME_MARGIN_S
+
+
 # In process: a sender run is one process (no step subprocess), started faster and smaller.
-@dg.job(name="send_mail", tags={ROLE_TAG: "sender"}, executor_def=dg.in_process_executor)
+# Read at load time, as the dispatch sensor's interval is: a job's tags are its definition.
+@dg.job(
+    name="send_mail",
+    tags={ROLE_TAG: "sender", MAX_RUNTIME_TAG: str(sender_max_runtime(load_settings()))},
+    executor_def=dg.in_process_executor,
+)
 def send_job() -> None:
     """Send due mail: one sender run, launched by the dispatch sensor."""
     send_due_mail()

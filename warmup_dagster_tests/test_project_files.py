@@ -13,6 +13,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from warmup_dagster.definitions import defs
+from warmup_dagster.jobs import MAX_RUNTIME_MARGIN_S, MAX_RUNTIME_TAG, sender_max_runtime
+from warmup_dagster.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
@@ -105,6 +109,9 @@ def test_production_instance_config_runs_on_postgres(tmp_path, pg_databases, mon
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": "warmup/role", "value": "sender", "limit": 5} in limits
         assert instance.get_runs() == []
+        # A run whose process died is failed by the monitor, not left STARTED for good.
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_poll_interval_seconds == 30
     finally:
         instance.dispose()
 
@@ -115,6 +122,8 @@ def test_embedded_instance_config_is_sqlite(tmp_path):
     try:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_poll_interval_seconds == 30
     finally:
         instance.dispose()
 
@@ -219,3 +228,18 @@ def test_the_benchmarks_pool_files_are_valid_imports():
     rows = list(read_rows(io.StringIO(make_csv(10))))
     assert len(rows) == 10
     assert [r for r in rows if isinstance(r, list)] == []
+
+
+def test_sender_runs_carry_a_max_runtime_from_their_lifetime_and_lease():
+    """Run monitoring ends a sender run by its `dagster/max_runtime` tag (real seconds): its
+    lifetime and a lease (clock seconds, at the clock's speed) and a margin."""
+    tags = defs.resolve_job_def("send_mail").tags
+    assert tags[MAX_RUNTIME_TAG] == str(sender_max_runtime(load_settings()))
+    settings = load_settings(
+        {
+            "WARMUP_CLOCK_SPEED": "60",
+            "WARMUP_SENDER_RUN_MAX_SECONDS": "900",
+            "WARMUP_SEND_LEASE_SECONDS": "610",
+        }
+    )
+    assert sender_max_runtime(settings) == 26 + MAX_RUNTIME_MARGIN_S  # ceil(1510 / 60)

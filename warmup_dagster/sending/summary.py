@@ -28,6 +28,7 @@ class RunSummary:
     found_delivered: int = 0  # reclaimed jobs found in their recipient's mailbox: not re-sent
     paused_mailboxes: set[int] = field(default_factory=set)
     seconds: float = 0.0
+    stopped_by: str | None = None  # the signal that ended the run early (SIGTERM, SIGINT)
 
     def metadata(self) -> dict[str, int | float]:
         return {

@@ -28,21 +28,16 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from warmup_dagster import queue
 from warmup_dagster.clock import Clock
 from warmup_dagster.core.delivery import RetryPolicy
 from warmup_dagster.queue import ClaimedJob, Result
+from warmup_dagster.sending.retry import retrying_async
 from warmup_dagster.sending.summary import RunSummary
 
 # Results per outcome write at most (more wait for the next one, at once).
 RECORD_BATCH = 500
-# Tries to write a batch of outcomes (the database busy or failing over) before the run fails.
-RECORD_ATTEMPTS = 5
-# Renewals in a row that may fail before the run does. A lease is renewed every quarter of its
-# length, so after three failures a quarter is left: fail rather than send on a lost lease.
-RENEW_ATTEMPTS = 3
 # The shortest renewal interval (real seconds), for very short leases at high clock speeds.
 RENEW_AT_LEAST_EVERY_S = 0.05
 # Seconds between progress lines in the run's log.
@@ -108,17 +103,8 @@ class Upkeep:
 
     async def keep_renewing(self) -> None:
         """Side task: renew the held jobs' leases every quarter lease, until stopped."""
-        failures = 0
         while not await pause(self._stopping, self.renew_every):
-            try:
-                await self.renew()
-            except OperationalError as exc:
-                failures += 1
-                if failures == RENEW_ATTEMPTS:
-                    raise
-                self.log.warning(f"renewing leases failed, retrying: {exc}")
-            else:
-                failures = 0
+            await self.renew()
 
     async def keep_recording(self) -> None:
         """Side task: write results as they arrive, until stopped (the run records what is
@@ -132,10 +118,15 @@ class Upkeep:
         if not self._held:
             return
         until = self.clock.now() + timedelta(seconds=self.lease_seconds)
-        async with self._writes:
-            await asyncio.to_thread(
-                queue.extend_leases, self.engine, self.worker_id, set(self._held), until
-            )
+        held = set(self._held)
+
+        async def once() -> None:
+            async with self._writes:  # for each try, not across the waits (see `record`)
+                await asyncio.to_thread(
+                    queue.extend_leases, self.engine, self.worker_id, held, until
+                )
+
+        await retrying_async("renewing leases", once, self.clock, self.log)
 
     async def record(self) -> None:
         """Write every result so far, in batches."""
@@ -168,20 +159,19 @@ class Upkeep:
         self._held.difference_update(r.job.candidate.job_id for r in batch)
 
     async def _record_batch(self, batch: list[Result]) -> queue.Recorded:
-        """Write one batch, retrying a failed transaction: losing it would mean re-sends."""
-        attempt = 1
-        while True:
-            try:
-                async with self._writes:
-                    return await asyncio.to_thread(
-                        queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
-                    )
-            except OperationalError as exc:
-                if attempt == RECORD_ATTEMPTS:
-                    raise
-                self.log.warning(f"recording outcomes failed, retrying: {exc}")
-                await asyncio.sleep(2**attempt)
-                attempt += 1
+        """Write one batch, retrying through a database outage: losing it would mean re-sends.
+
+        The write lock is taken for each try, not across the waits, so the renewals go on
+        (and retry) between them.
+        """
+
+        async def once() -> queue.Recorded:
+            async with self._writes:
+                return await asyncio.to_thread(
+                    queue.record, self.engine, batch, self.worker_id, self.policy, self.rng
+                )
+
+        return await retrying_async("recording outcomes", once, self.clock, self.log)
 
 
 async def pause(event: asyncio.Event, seconds: float) -> bool:

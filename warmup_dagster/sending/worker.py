@@ -46,7 +46,9 @@ from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailab
 from warmup_dagster.queue import Claim, ClaimedJob, Result
 from warmup_dagster.sending.group import compose_group, unable, with_note
 from warmup_dagster.sending.reclaim import Looked, ReclaimCheck
+from warmup_dagster.sending.retry import retrying
 from warmup_dagster.sending.smtp import Account, Delivery, Outgoing, send_group, tls_context
+from warmup_dagster.sending.stopping import stop_on_signals
 from warmup_dagster.sending.summary import RunSummary
 from warmup_dagster.sending.upkeep import Upkeep, pause
 from warmup_dagster.settings import Settings
@@ -134,23 +136,40 @@ class Sender:
             self.log,
             self.summary,
         )
-        await asyncio.to_thread(queue.prune_counters, self.engine, self.clock.now())
+        await retrying(
+            "pruning counters",
+            lambda: queue.prune_counters(self.engine, self.clock.now()),
+            self.clock,
+            self.log,
+        )
         claims = asyncio.create_task(self._claims(deadline), name="claims")
         sides = [
             asyncio.create_task(self._upkeep.keep_renewing(), name="lease renewal"),
             asyncio.create_task(self._upkeep.keep_recording(), name="outcome recording"),
         ]
-        try:
-            # The claims end when the run is done; a side task ends only by failing.
-            await asyncio.wait([claims, *sides], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed = await self._finish(claims, sides)
-            self.summary.seconds = time.monotonic() - started
-            if warning := self.summary.late_warning():
-                self.log.warning(warning)  # once per run: each late row is in the send log
+        # SIGTERM or SIGINT until the end: stop claiming, finish the rest (`stopping`).
+        with stop_on_signals(asyncio.get_running_loop(), self._stop):
+            try:
+                # The claims end when the run is done; a side task ends only by failing.
+                await asyncio.wait([claims, *sides], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed = await self._finish(claims, sides)
+                self.summary.seconds = time.monotonic() - started
+                if warning := self.summary.late_warning():
+                    self.log.warning(warning)  # once per run: each late row is in the send log
         if failed is not None and (exc := failed.exception()) is not None:
             self.log.error(f"sender {self.worker_id}: its {failed.get_name()} failed: {exc!r}")
             raise exc
+
+    def _stop(self, reason: str) -> None:
+        """Asked to stop (a signal, `stopping`): claim nothing more, finish what is claimed."""
+        if not self._stop_claiming.is_set():
+            self.summary.stopped_by = reason
+            self.log.warning(
+                f"sender {self.worker_id}: {reason}, claiming no more; finishing the "
+                f"{self._unsent} jobs claimed and not sent yet"
+            )
+        self._stop_claiming.set()
 
     async def _finish(
         self, claims: asyncio.Task[None], sides: list[asyncio.Task[None]]
@@ -208,18 +227,25 @@ class Sender:
 
     async def _claim(self, limit: int) -> bool:
         """Claim a batch and start its sends; returns whether anything was claimed."""
-        claim = await asyncio.to_thread(
-            queue.claim,
-            self.engine,
-            self.settings,
-            self.clock.now,
-            self.worker_id,
-            limit,
-            self.token_key,
+        # A claim that failed rolled back: trying again claims nothing twice.
+        claim = await retrying(
+            "claiming jobs",
+            partial(
+                queue.claim,
+                self.engine,
+                self.settings,
+                self.clock.now,
+                self.worker_id,
+                limit,
+                self.token_key,
+            ),
+            self.clock,
+            self.log,
         )
         # Which of the claimed mailboxes sign in with OAuth2: one query for those not known yet.
-        await asyncio.to_thread(
-            self.tokens.prefetch, {job.candidate.mailbox_id for job in claim.jobs}
+        boxes = {job.candidate.mailbox_id for job in claim.jobs}
+        await retrying(
+            "reading sign-in methods", lambda: self.tokens.prefetch(boxes), self.clock, self.log
         )
         self._start(claim)
         return bool(claim.jobs)
@@ -257,7 +283,9 @@ class Sender:
         """
         if self._candidates and self._blocked_until is None:
             return True  # candidates were deferred or refused: look again at once
-        until = self._blocked_until or await asyncio.to_thread(queue.next_due, self.engine)
+        until = self._blocked_until or await retrying(
+            "reading the next due job", partial(queue.next_due, self.engine), self.clock, self.log
+        )
         now = self.clock.now()
         if until is None or until >= deadline:
             return False

@@ -6,8 +6,14 @@ must be allowed to create and drop databases. For tests and benchmarks only.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg2
 from sqlalchemy.engine import make_url
@@ -77,3 +83,97 @@ class ScratchDatabases:
         finally:
             conn.close()
         self.created.clear()
+
+
+class OwnCluster:
+    """A throwaway PostgreSQL cluster of a test's own, which it may stop and restart at will.
+
+    Made with the installed server's `initdb` and `pg_ctl` (`/usr/lib/postgresql/*/bin`, the
+    newest version), in a temporary directory, on a free loopback
+    port, trust authentication. Never the machine's own server: restarting that would break
+    every other test and engineer on it. PostgreSQL refuses to run as root, so as root the
+    cluster belongs to the `postgres` user.
+
+    Use as a context manager: the cluster is stopped and its directory removed at exit.
+    """
+
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        self.port = _free_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix="warmup-pg-")
+        self.root = Path(self._tmp.name)
+        self.data = self.root / "data"
+        self._user = "postgres" if os.geteuid() == 0 else None
+        if self._user is not None:
+            shutil.chown(self.root, self._user, self._user)
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of one of the cluster's databases."""
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create database `name` (a copy of `template` if given); returns its URL."""
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+                )
+        finally:
+            conn.close()
+        return self.url(name)
+
+    def _pg(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [str(self.bin / tool), *args],
+            check=True,
+            capture_output=True,
+            user=self._user,
+            group=self._user,
+            timeout=60,
+        )
+
+    def init(self) -> None:
+        """Create the cluster (`initdb`, no fsync: its data is thrown away) and start it."""
+        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self.start()
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        log = str(self.root / "server.log")
+        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: `fast` ends every connection at once; `immediate` is a crash."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def __enter__(self) -> OwnCluster:
+        self.init()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        self._tmp.cleanup()
+
+
+def _pg_bin() -> Path:
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    if not found:
+        raise RuntimeError("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin")
+    return found[-1].parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -4,7 +4,8 @@
 milliseconds) that opens its own database engine, loads its settings from the given
 `WARMUP_*` values and runs one `Sender` on a scaled clock. The parent waits until the child is
 about to claim (`wait_ready`), then lets it run or kills it with SIGKILL: no cleanup, no
-`finally`, no last outcome write, as an out-of-memory kill or a lost machine leaves a run.
+`finally`, no last outcome write, as an out-of-memory kill or a lost machine leaves a run; or
+asks it to stop with SIGTERM (`terminate`).
 
 Fork, not spawn: a spawned interpreter spends seconds importing on a busy machine, which would
 decide where the kills land more than the test does. The child touches nothing of the parent's
@@ -120,6 +121,11 @@ class SenderProcess:
             os.kill(self._process.pid, signal.SIGKILL)
         self._process.join()
         return running and self._process.exitcode == -signal.SIGKILL
+
+    def terminate(self) -> None:
+        """Send the child SIGTERM, as a container stop or Dagster's run termination would."""
+        if self._process.pid is not None:
+            os.kill(self._process.pid, signal.SIGTERM)
 
     def join(self, timeout: float) -> int:
         """Wait for the child to end on its own; returns its exit code.
