@@ -32,6 +32,7 @@ from warmup_dagster.db.dialect import exclusive
 from warmup_dagster.db.models import JobKind, JobStatus, WarmupJob
 from warmup_dagster.queue.caps import carried, last_claimed, limits_from, plan_limits, quotas
 from warmup_dagster.queue.counters import bump_counters, read_counters
+from warmup_dagster.queue.counting import abandoned_before
 from warmup_dagster.queue.due import due_jobs, earliest_due, expired
 from warmup_dagster.queue.log import log_row, write_log
 from warmup_dagster.queue.states import IN_FLIGHT
@@ -62,6 +63,8 @@ class ClaimedJob:
     in_reply_to: str | None
     references: str | None
     smtp: tuple[Any, ...]  # host, port, security, username, encrypted password
+    # Reclaimed now, or an earlier attempt was (then deferred): its message may be delivered.
+    possibly_delivered: bool = False
 
 
 @dataclass
@@ -131,9 +134,13 @@ def claim(
         abandoned = _close_abandoned(conn, decision, by_id, now, worker_id, token_key)
         refusals = [refusal_error(why) for _, why in decision.refused]
         bump_totals(conn, errors(refusals + [ABANDONED] * abandoned))
+        earlier = abandoned_before(conn, [c.job_id for c in decision.admitted if not c.reclaimed])
     # What the sender needs of each job (a Message-ID derived for each new one) is made after
     # the lock is released: every sender run's claims queue for it.
-    result.jobs = [_claimed(c, now, by_id[c.job_id], token_key) for c in decision.admitted]
+    result.jobs = [
+        _claimed(c, now, by_id[c.job_id], token_key, c.reclaimed or c.job_id in earlier)
+        for c in decision.admitted
+    ]
     result.deferred = len(decision.deferred)
     result.refused = len(decision.refused)
     result.reclaimed = sum(1 for c in decision.admitted if c.reclaimed)
@@ -147,7 +154,9 @@ def _message_id(r: Any, token_key: bytes) -> tuple[str, str]:
     return job_message_id(token_key, r.id, r.content_seed, r.domain)
 
 
-def _claimed(c: Candidate, now: datetime, r: Any, token_key: bytes) -> ClaimedJob:
+def _claimed(
+    c: Candidate, now: datetime, r: Any, token_key: bytes, possibly_delivered: bool
+) -> ClaimedJob:
     message_id, token = _message_id(r, token_key)
     return ClaimedJob(
         candidate=c,
@@ -165,6 +174,7 @@ def _claimed(c: Candidate, now: datetime, r: Any, token_key: bytes) -> ClaimedJo
         in_reply_to=r.in_reply_to,
         references=r.references,
         smtp=(r.smtp_host, r.smtp_port, r.smtp_security, r.smtp_username, r.smtp_password_enc),
+        possibly_delivered=possibly_delivered,
     )
 
 

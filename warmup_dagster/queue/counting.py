@@ -48,6 +48,21 @@ def possibly_delivered() -> tuple[ColumnElement[bool], ...]:
     )
 
 
+def abandoned_before(conn: Connection, job_ids: Collection[int]) -> set[int]:
+    """The jobs among `job_ids` with an abandoned attempt (`possibly_delivered`) in their log.
+
+    Such a job's message may be in its recipient's mailbox even when its status no longer
+    says so: a claim that takes a job over and defers it (spacing, a cap) makes it a RETRY,
+    and the claim that sends it later sees no lease that ran out.
+    """
+    found: set[int] = set()
+    for among_jobs in among(conn, SendLog.job_id, job_ids):
+        found.update(
+            conn.scalars(select(SendLog.job_id).where(among_jobs, *possibly_delivered()).distinct())
+        )
+    return found
+
+
 def count_possibly_delivered(
     session: Session | Connection,
     since: datetime,

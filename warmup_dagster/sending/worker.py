@@ -323,8 +323,9 @@ class Sender:
                 )
             self._upkeep.finished(results)
 
-        if self._check is not None and (taken := [j for j in jobs if j.candidate.reclaimed]):
-            # Its run died holding it, perhaps after the server took the message: look first.
+        if self._check is not None and (taken := [j for j in jobs if j.possibly_delivered]):
+            # A run died holding it (now or before a deferral), perhaps after the server took
+            # the message: look first.
             looked = await asyncio.to_thread(self._check.check, taken)
             if looked.found:
                 jobs = self._found(jobs, looked, outgoing, hand)

@@ -258,3 +258,35 @@ def test_a_reclaim_closes_the_abandoned_attempt_even_when_the_job_waits(engine, 
         assert count_possibly_delivered(session, *SPAN, mailbox_id=box) == 1
         assert count_possibly_delivered(session, *SPAN, mailbox_id=box + 1) == 0
         assert count_sends(session, *SPAN) == 0
+
+
+def test_a_taken_over_job_that_waited_is_still_possibly_delivered_when_claimed(
+    engine, cipher, cert
+):
+    """The deferral made it a RETRY without a lease; the claim that sends it must still say
+    its message may be delivered, so the sender looks over IMAP before sending it again."""
+    settings = day_settings(cert)
+    with Session(engine) as session, session.begin():
+        user = add_user(session, "owner", DAY)
+        box = add_mailbox(session, user, "a@one.example", DAY, cipher).id
+    start = DAY.replace(hour=9)
+    [dead_job] = jobs(engine, [box], ["a@x.example"], at=start)
+    queue.claim(engine, settings, lambda: start, "dead", 10, KEY)
+    second = start + timedelta(minutes=9)
+    jobs(engine, [box], ["b@x.example"], at=second)
+    [fresh] = queue.claim(engine, settings, lambda: second, "w2", 10, KEY).jobs
+    assert not fresh.possibly_delivered  # never claimed before
+    later = start + timedelta(minutes=10, seconds=30)
+    claim = queue.claim(engine, settings, lambda: later, "w3", 10, KEY)
+    assert claim.jobs == [] and claim.deferred == 1  # taken over, waits for the spacing
+    with Session(engine) as session:
+        job = session.get(WarmupJob, dead_job)
+        assert job is not None and job.status is JobStatus.RETRY and job.lease_expires_at is None
+        due = job.due_at
+    claimed = {
+        j.candidate.job_id: j
+        for j in queue.claim(engine, settings, lambda: due, "w4", 10, KEY).jobs
+    }
+    taken = claimed[dead_job]
+    assert not taken.candidate.reclaimed  # no lease of it ran out this time ...
+    assert taken.possibly_delivered  # ... but the abandoned attempt may have delivered it
