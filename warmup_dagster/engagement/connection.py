@@ -14,13 +14,31 @@ import email.policy
 import imaplib
 import ssl
 from collections.abc import Collection, Iterator
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.models import Security
+from warmup_dagster.oauth.tokens import Login
 from warmup_dagster.sending.messages import Account
 from warmup_dagster.sending.outcomes import is_loopback
+
+
+def imap_account(box: Any, cipher: Cipher, login: Login | None) -> Account:
+    """A mailbox row's IMAP side as an `Account`: its OAuth2 access token with `login`
+    (`TokenStore.login`), else its decrypted password."""
+    return Account(
+        mailbox_id=box.id,
+        host=box.imap_host,
+        port=box.imap_port,
+        security=box.imap_security,
+        username=box.imap_username,
+        password=cipher.decrypt(box.imap_password_enc) if login is None else login.token,
+        xoauth2=login is not None,
+    )
+
 
 # Message-IDs per SEARCH (an OR of HEADER criteria): about 6 KB of command at most.
 SEARCH_BATCH = 100

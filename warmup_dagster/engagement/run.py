@@ -28,6 +28,7 @@ from warmup_dagster.core.engagement import wants_flag
 from warmup_dagster.crypto import Cipher, SecretKeyError
 from warmup_dagster.db.models import Engagement, Mailbox, Placement, SentCopy
 from warmup_dagster.engagement import intake, mailboxes, record
+from warmup_dagster.engagement.connection import imap_account
 from warmup_dagster.engagement.imap import Copy, Item, PassOutcome, prune_day, run_pass
 from warmup_dagster.oauth.tokens import TokenRefused, TokenStore, TokenUnavailable
 from warmup_dagster.sending.messages import Account
@@ -224,16 +225,7 @@ class Engager:
             SecretKeyError, TokenRefused, TokenUnavailable: it can't sign in (now).
         """
         login = self.tokens.login(box.id)
-        account = Account(
-            mailbox_id=box.id,
-            host=box.imap_host,
-            port=box.imap_port,
-            security=box.imap_security,
-            username=box.imap_username,
-            password=self.cipher.decrypt(box.imap_password_enc) if login is None else login.token,
-            xoauth2=login is not None,
-        )
-        return account, login is not None and login.fresh
+        return imap_account(box, self.cipher, login), login is not None and login.fresh
 
     def _renewed(self, account: Account, session: Callable[[Account], PassOutcome]) -> PassOutcome:
         try:

@@ -39,6 +39,7 @@ from warmup_dagster.engagement.connection import (
     connected,
     find_ids,
     folders,
+    imap_account,
     session_failure,
     text_of,
 )
@@ -166,16 +167,7 @@ class ReclaimCheck:
             )
 
     def _account(self, box: Any) -> Account:
-        login = self.tokens.login(box.id)
-        return Account(
-            mailbox_id=box.id,
-            host=box.imap_host,
-            port=box.imap_port,
-            security=box.imap_security,
-            username=box.imap_username,
-            password=self.cipher.decrypt(box.imap_password_enc) if login is None else login.token,
-            xoauth2=login is not None,
-        )
+        return imap_account(box, self.cipher, self.tokens.login(box.id))
 
     def _find(self, account: Account, ids: set[str]) -> dict[str, str]:
         """Message-ID -> the folder it was found in, looking in INBOX, spam, then Warmup."""
