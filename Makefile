@@ -27,7 +27,9 @@ test: install
 	scripts/ensure_chromium.sh
 	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m 'not daemon'
+	# The daemons on scaled clocks, one at a time: beside other tests they starved of the cores.
+	$(BIN)/python -m pytest -m daemon -n 0
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,8 +7,6 @@ local server); if it can't be reached the tests fail, they are never skipped.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,12 +34,6 @@ settings.register_profile("suite", derandomize=True)
 settings.register_profile("explore", max_examples=2000)
 settings.load_profile("suite")
 
-# The tests that run a Dagster daemon on a scaled clock run one after another on one worker
-# (`pytest.mark.xdist_group(DAEMON_LANE)`): side by side, their daemons, code servers and runs
-# starved each other of the two cores, and minutes of clock time passed between a sensor's
-# ticks.
-DAEMON_LANE = "daemon"
-
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
@@ -55,28 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# The other workers run at this niceness, so the daemon lane's processes (which inherit its
-# worker's) get the cores when their clock needs them. Raising a priority back needs root, as
-# the tests run here; elsewhere the lane simply shares the cores evenly.
-OTHERS_NICENESS = 10
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        os.nice(OTHERS_NICENESS)
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    lane = item.get_closest_marker("xdist_group")
-    if lane and lane.args == (DAEMON_LANE,) and os.nice(0) > 0:
-        with contextlib.suppress(PermissionError):
-            os.nice(-os.nice(0))
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first, the slowest of them first: the workers then run them side by side
     while the short ones fill in around them, instead of one worker ending on a queue of them.
-    (`--dist loadgroup` hands out the daemon lane, its tests together, before everything.)
     """
 
     def seconds(item: pytest.Item) -> float:

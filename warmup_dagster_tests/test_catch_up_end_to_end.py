@@ -26,7 +26,7 @@ from warmup_dagster.settings import load_settings
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.smtp_server import FaultySmtpServer, closed_port
 from warmup_dagster.testing.webserver import DagsterWebserver
-from warmup_dagster_tests.conftest import DAEMON_LANE, TEST_SECRET
+from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 # A Monday's window of five hours from 06:00 UTC at 120x: 150 real seconds. The daemon's
@@ -178,7 +178,7 @@ def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover,
     return instance, runs
 
 
-@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.daemon
 @pytest.mark.slow(170)
 def test_the_catch_up_sensor_replans_what_an_smtp_outage_lost(
     tmp_path, pg_databases, app_url, monkeypatch
@@ -191,7 +191,7 @@ def test_the_catch_up_sensor_replans_what_an_smtp_outage_lost(
     assert len(keys) == len(set(keys))
 
 
-@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.daemon
 @pytest.mark.slow(170)
 def test_a_backfill_of_the_listed_partitions_replans_what_an_smtp_outage_lost(
     tmp_path, pg_databases, app_url, monkeypatch

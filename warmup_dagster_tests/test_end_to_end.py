@@ -18,7 +18,7 @@ from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, SendLog, Wa
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
-from warmup_dagster_tests.conftest import DAEMON_LANE, TEST_SECRET
+from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 # Virtual time starts at 06:00 UTC on a Monday and runs 600 times faster than real time, so a
@@ -35,7 +35,7 @@ def app_url(pg_databases, pg_template):
     return url
 
 
-@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.daemon
 @pytest.mark.slow(70)
 def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     tmp_path, pg_databases, app_url, monkeypatch
@@ -113,7 +113,7 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
     assert not failed, f"failed runs: {failed}"
 
 
-@pytest.mark.xdist_group(DAEMON_LANE)
+@pytest.mark.daemon
 @pytest.mark.slow(150)
 def test_a_scaled_clock_plans_every_virtual_day_through_the_daemon(
     tmp_path, pg_databases, app_url, monkeypatch
