@@ -28,7 +28,7 @@ test: install
 	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m 'not daemon'
-	# The daemons on scaled clocks, one at a time: beside other tests they starved of the cores.
+	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
 	$(BIN)/python -m pytest -m daemon -n 0
 
 lint: install
