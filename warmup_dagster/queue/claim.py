@@ -134,7 +134,12 @@ def claim(
         abandoned = _close_abandoned(conn, decision, by_id, now, worker_id, token_key)
         refusals = [refusal_error(why) for _, why in decision.refused]
         bump_totals(conn, errors(refusals + [ABANDONED] * abandoned))
-        earlier = abandoned_before(conn, [c.job_id for c in decision.admitted if not c.reclaimed])
+        # Only a job claimed before can have an abandoned attempt: most claims are of new jobs,
+        # and this runs under the claim lock.
+        again = [
+            c.job_id for c in decision.admitted if by_id[c.job_id].attempts and not c.reclaimed
+        ]
+        earlier = abandoned_before(conn, again) if again else set()
     # What the sender needs of each job (a Message-ID derived for each new one) is made after
     # the lock is released: every sender run's claims queue for it.
     result.jobs = [
