@@ -123,6 +123,16 @@ def _peaks(sends: pd.DataFrame, rules: Rules) -> tuple[list[str], int]:
     return lines, breaks
 
 
+def _lateness_by_hour(lateness: pd.DataFrame) -> str:
+    """p95/max lateness per clock hour of the slots (UTC): where in the day sending fell
+    behind."""
+    hours = pd.to_datetime(lateness["slot"], utc=True).dt.floor("h")
+    grouped = lateness["late"].groupby(hours)
+    q95, top = grouped.quantile(0.95), grouped.max()
+    cells = [f"{hour:%d %H}h {q95[hour]:.1f}/{top[hour]:.1f}" for hour in q95.index]
+    return "lateness p95/max by slot hour (UTC day and hour), clock minutes: " + ", ".join(cells)
+
+
 def audit(arrivals: list[Arrival], plan: Plan, settings: Settings) -> list[str]:
     """The server-side figures, one line each; the last counts the rule breaks."""
     strangers = [a for a in arrivals if a.sender not in plan.senders]
@@ -146,13 +156,20 @@ def audit(arrivals: list[Arrival], plan: Plan, settings: Settings) -> list[str]:
         breaks += count
     peaks, over = _peaks(sends, rules)
     lines += peaks
-    late = sorted(
-        (a.at - plan.slots[m][1]).total_seconds() / 60 for m, a in first.items() if m in plan.slots
+    lateness = pd.DataFrame(
+        [
+            (plan.slots[m][1], (a.at - plan.slots[m][1]).total_seconds() / 60)
+            for m, a in first.items()
+            if m in plan.slots
+        ],
+        columns=["slot", "late"],
     )
-    if late:
+    if len(lateness):
+        late = sorted(lateness["late"])
         lines.append(
             f"lateness (arrival - planned slot), clock minutes: p50 {percentile(late, 0.5):.1f},"
             f" p95 {percentile(late, 0.95):.1f}, max {late[-1]:.1f} ({len(late)} messages)"
         )
+        lines.append(_lateness_by_hour(lateness))
     lines.append(f"rule breaks at the server: {breaks + over}")
     return lines
