@@ -143,7 +143,12 @@ def build_message(message: Outgoing, date: datetime) -> email.message.EmailMessa
     headers |= {"Date": email.utils.format_datetime(date), "Message-ID": message.message_id}
     headers |= {"In-Reply-To": message.in_reply_to, "References": message.references}
     for name, value in headers.items():
-        if value or name not in ("In-Reply-To", "References"):
+        if name == "Subject" and not value.isascii():
+            # The header registry's folding drops the space between two encoded words where
+            # it folds a long subject (the fault `_set_from` works around): replies arrived as
+            # "Re: Σημειώσειςτου τριμήνου".
+            built.set_raw(name, email.header.Header(value, "utf-8", header_name=name).encode())
+        elif value or name not in ("In-Reply-To", "References"):
             with _parsing(name):
                 built[name] = value
     built.set_content(message.body, charset="utf-8")

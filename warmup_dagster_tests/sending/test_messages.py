@@ -12,7 +12,7 @@ import unicodedata
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from warmup_dagster.core.content import compose, compose_reply
@@ -125,6 +125,47 @@ def test_from_parses_back_to_the_same_address_and_name(name: str, local: str, do
     [address] = _wire(message)["From"].addresses
     assert address.addr_spec == sender
     assert _from_as_a_reader_decodes_it(message) == (name, sender)
+
+
+def _subject_as_a_reader_decodes_it(message: Outgoing) -> str:
+    """Subject as RFC 2047 says to read it: unfolded, encoded words decoded, whitespace
+    between adjacent encoded words dropped."""
+    raw = build_message(message, DATE).as_bytes(policy=email.policy.SMTP)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    value = re.search(r"^Subject:(.*?)\r\n(?![ \t])", head + "\r\n", re.S | re.M).group(1)
+    unfolded = re.sub(r"\r\n(?=[ \t])", "", value).strip()
+    return str(email.header.make_header(email.header.decode_header(unfolded)))
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Σημειώσεις του τριμήνου και τα επόμενα βήματα για την ομάδα πωλήσεων",  # noqa: RUF001
+        "Re: 00000000 000¡¡¡¡¡¡𐀀𐀀𐀀𐀀 ¡",
+        "Grüße aus München: die Zahlen für März, April und Mai liegen jetzt vor",
+        "Quarterly notes, the long version that the email package folds across lines",
+    ],
+)
+def test_a_subject_arrives_with_every_space(subject: str) -> None:
+    message = outgoing(1, subject=subject)
+    assert _subject_as_a_reader_decodes_it(message) == subject
+    _wire(message)  # its head is ASCII, no line over 998
+
+
+subject_words = st.text(
+    alphabet=st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")),
+    min_size=1,
+    max_size=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(subject_words, min_size=1, max_size=12), reply=st.booleans())
+def test_a_subject_parses_back_to_itself(words: list[str], reply: bool) -> None:
+    subject = ("Re: " if reply else "") + " ".join(words)
+    # Text that looks like an encoded word is refused or decoded on purpose (tests above).
+    assume("=?" not in subject)
+    assert _subject_as_a_reader_decodes_it(outgoing(1, subject=subject)) == subject
 
 
 @settings(max_examples=200, deadline=None)
