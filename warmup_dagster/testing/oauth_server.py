@@ -3,7 +3,8 @@ introspection endpoints (http.server in a thread).
 
 `OAuthServer` issues refresh tokens (`grant`, the device-code flow once a user code is
 approved, or the authorization-code flow with PKCE), refreshes them into access tokens that
-expire `lifetime` seconds later on the clock it was given, refuses revoked refresh tokens with
+expire `lifetime` real seconds later (as a provider counts `expires_in`; that many times its
+speed on a scaled clock it was given), refuses revoked refresh tokens with
 `invalid_grant`, answers a number of requests with a 503 on demand (`fail_next`), and tells
 whether an access token is active (`validate` in process for the test SMTP server;
 `/introspect` over HTTP, RFC 7662, for Dovecot's `oauth2` passdb).
@@ -31,7 +32,8 @@ class OAuthServer:
     Args:
         client_id: The one client it knows.
         client_secret: Its secret (sent in the body or by HTTP Basic); empty: a public client.
-        lifetime: Seconds an access token lives (`expires_in`), on `clock`.
+        lifetime: Real seconds an access token lives (`expires_in`): `lifetime * clock.speed`
+            on `clock`, as the token store reads it.
         clock: What expiry is judged by (the tests' fixed clock); real time if None.
         approve_after_polls: Device codes are approved for `auto_approve`'s user after this
             many polls that got `authorization_pending` (the owner typing the code meanwhile).
@@ -230,7 +232,8 @@ class OAuthServer:
     def _issue(self, user: str) -> dict:
         """An access token for `user` (the lock held)."""
         token = "at-" + secrets.token_urlsafe(16)
-        self._access[token] = (user, self.clock.now() + timedelta(seconds=self.lifetime))
+        lives = timedelta(seconds=self.lifetime * self.clock.speed)
+        self._access[token] = (user, self.clock.now() + lives)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
 
     def _authorized(self, query: dict[str, str]) -> str:

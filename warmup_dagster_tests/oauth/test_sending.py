@@ -1,6 +1,7 @@
 """Sender runs with OAuth2 mailboxes against an SMTP server taking XOAUTH2 only: a token the
 server refuses before its expiry is renewed once, a fresh one refused pauses the mailbox
-(no loop of refreshes), a provider that is down leaves the jobs to be retried."""
+(no loop of refreshes), a provider that is down leaves the jobs to be retried, and a token
+that runs out while its run goes on is refreshed in that run."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import pytest
 from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import RealClock
+from warmup_dagster.core.delivery import Outcome
 from warmup_dagster.db.engine import writing
 from warmup_dagster.db.models import JobStatus, Mailbox, MailboxState
 from warmup_dagster.oauth.providers import GENERIC
 from warmup_dagster.oauth.tokens import TokenStore, save_connection
+from warmup_dagster.sending.worker import Sender
 from warmup_dagster.testing.oauth_server import OAuthServer
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
+from warmup_dagster_tests.oauth.test_loop import MARGIN, expected_refreshes
 from warmup_dagster_tests.sending.test_sender import (
+    KEY,
     START,
+    clock,
     job_rows,
     jobs,
     mailboxes,
@@ -88,3 +94,31 @@ def test_a_provider_that_is_down_leaves_the_jobs_to_retry(engine, cipher, cert, 
     assert smtp.received == []
     with Session(engine) as session:
         assert session.get(Mailbox, box).state is MailboxState.ACTIVE
+
+
+@pytest.mark.slow(15)
+def test_a_token_that_runs_out_mid_run_is_refreshed_in_that_run(engine, cipher, cert):
+    """One run on a moving clock sends a mailbox's mail 3 clock minutes apart for 21 minutes
+    while its access tokens live 15: the run refreshes the token when it comes within the
+    margin of its expiry, and the server (asking the provider) never sees an expired one."""
+    speed, lifetime = 120.0, 900
+    moving = clock(speed)
+    # The provider's `expires_in` is real seconds: 7.5, 15 clock minutes at 120x.
+    with OAuthServer(clock=moving, lifetime=lifetime / speed) as provider, FaultySmtpServer(
+        users={}, oauth=provider, tls="starttls", cert=cert[0], key=cert[1]
+    ) as smtp:  # fmt: skip
+        box = oauth_box(engine, cipher, smtp, provider)
+        sent = jobs(engine, [box], [f"p{k}@x.example" for k in range(8)], at=START)
+        sender = Sender(
+            engine, moving, settings(cert, provider), cipher, KEY, "w1", max_seconds=25 * 60
+        )
+        summary = sender.run()
+    rows = job_rows(engine)
+    assert [rows[j].status for j in sent] == [JobStatus.SENT] * 8
+    assert summary.outcomes[Outcome.SENT] == 8
+    assert len(smtp.received) == 8 and smtp.logins_refused == 0
+    # Sessions at minutes 0-21 of one run: a refresh at the first, one once the first token
+    # is within the margin of its expiry (minute 10, so the session at 12).
+    times = [rows[j].sent_at for j in sent]
+    assert lifetime - MARGIN == 600
+    assert provider.refreshes[EMAIL] == expected_refreshes(times, lifetime) == 2
