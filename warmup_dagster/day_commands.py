@@ -83,19 +83,19 @@ def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
 )
 @pass_app
 def report_owing(app: App, selection: bool) -> None:
-    """The mailboxes that owe sends today which a re-plan can still place (failed sends, a
-    window still open): what catch-up re-plans. OWED is QUOTA - SENT - QUEUED; SHORTFALL is
-    what their last plan could not place."""
+    """The mailboxes that owe sends today which a re-plan can still place (failed sends,
+    sends held while paused; a window still open): what catch-up re-plans. OWED is
+    QUOTA - SENT - (QUEUED - OVERDUE); OVERDUE are queued sends never attempted 30 clock
+    minutes after their slots; SHORTFALL is what their last plan could not place."""
     with app.engine.connect() as conn:
         found = owing(conn, app.settings, app.clock.now())
     if selection:
         click.echo(selection_text(o.email for o in found))
         return
-    rows = [
-        (o.email, o.local_date, o.quota, o.counted, o.queued, o.failed, o.shortfall, o.owed)
-        for o in found
-    ]
-    header = ("email", "local_date", "quota", "sent", "queued", "failed", "shortfall", "owed")
+    fields = ("email", "local_date", "quota", "counted", "queued", "overdue", "failed")
+    fields += ("shortfall", "owed")
+    rows = [[getattr(o, f) for f in fields] for o in found]
+    header = [{"counted": "sent"}.get(f, f) for f in fields]
     _echo_table(header, rows, False)
     click.echo(f"{len(found)} mailboxes owe {sum(o.owed - o.shortfall for o in found)} sends")
 

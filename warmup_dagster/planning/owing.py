@@ -1,14 +1,17 @@
 """Which mailboxes owe sends now that a re-plan could still place: the catch-up's question.
 
-A mailbox-day owes `quota - sends that count - jobs still queued` (`queue.counting`). Its
-last planning recorded a `shortfall`: what did not fit then. It is worth re-planning when it
-owes more than that shortfall (something was lost since: jobs that ended FAILED), it is
-active, and its send window is still open with room for a slot.
+A mailbox-day owes `quota - sends that count - jobs still queued` (`queue.counting`), where
+a planned send never attempted and `OVERDUE` past its slot is not counted as queued: it was
+held (its mailbox paused, then resumed; sending stopped), and a re-plan spreads it over what
+is left of the window instead of the sender sending the backlog back to back. Its last
+planning recorded a `shortfall`: what did not fit then. It is worth re-planning when it owes
+more than that shortfall (something was lost or held since), it is active, and its send
+window is still open with room for a slot.
 
 Found by index, never by a scan of history: the candidates are the mailboxes with a FAILED
-job due in the last two days (the `(status, due_at)` index holds few FAILED rows), and only
-they are counted (their jobs by `(mailbox_id, local_date)`, their sends by
-`(mailbox_id, created_at)`, their `daily_quotas` row by its key).
+job, or an overdue planned one, due in the last two days (the `(status, due_at)` index holds
+few of either), and only they are counted (their jobs by `(mailbox_id, local_date)`, their
+sends by `(mailbox_id, created_at)`, their `daily_quotas` row by its key).
 """
 
 from __future__ import annotations
@@ -22,13 +25,22 @@ from sqlalchemy.engine import Connection
 
 from warmup_dagster.core.slots import local_day, send_window, with_margins
 from warmup_dagster.db.dialect import among
-from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxState, WarmupJob
+from warmup_dagster.db.models import (
+    DailyQuota,
+    JobKind,
+    JobStatus,
+    Mailbox,
+    MailboxState,
+    WarmupJob,
+)
 from warmup_dagster.planning.planner import LEAD, any_zone
 from warmup_dagster.queue.counting import count_queued, sends_query
 from warmup_dagster.settings import Settings
 
 # FAILED jobs this far back may belong to a local day still open somewhere (UTC-12 to +14).
 LOOK_BACK = timedelta(days=2)
+# A planned send never attempted this long (clock time) after its slot was held, not delayed.
+OVERDUE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -42,30 +54,36 @@ class Owing:
     counted: int  # sends that count
     queued: int  # jobs pending, in flight or waiting for a retry
     failed: int  # jobs that ended FAILED
+    overdue: int  # of `queued`: planned sends never attempted, `OVERDUE` past their slots
     shortfall: int  # what its last planning could not place
 
     @property
     def owed(self) -> int:
-        return max(0, self.quota - self.counted - self.queued)
+        return max(0, self.quota - self.counted - (self.queued - self.overdue))
 
 
 def owing(conn: Connection, settings: Settings, now: datetime) -> list[Owing]:
     """The active mailboxes whose today (in their timezone) owes more than its last plan's
     shortfall, with their window open past the planner's first slot; in mailbox id order."""
-    candidates = conn.execute(
-        select(WarmupJob.mailbox_id, WarmupJob.local_date, func.count().label("failed"))
-        .where(
-            WarmupJob.status == JobStatus.FAILED,
-            WarmupJob.due_at >= now - LOOK_BACK,
-            WarmupJob.due_at < now + timedelta(days=1),
-        )
-        .group_by(WarmupJob.mailbox_id, WarmupJob.local_date)
-    ).all()
+    failed = _per_day(
+        conn,
+        WarmupJob.status == JobStatus.FAILED,
+        WarmupJob.due_at >= now - LOOK_BACK,
+        WarmupJob.due_at < now + timedelta(days=1),
+    )
+    overdue = _per_day(
+        conn,
+        WarmupJob.status == JobStatus.PENDING,
+        WarmupJob.due_at >= now - LOOK_BACK,
+        WarmupJob.due_at < now - OVERDUE,
+        WarmupJob.kind == JobKind.SEND,
+        WarmupJob.attempts == 0,
+    )
+    candidates = failed.keys() | overdue.keys()
     if not candidates:
         return []
-    failed = {(c.mailbox_id, c.local_date): c.failed for c in candidates}
     boxes = {}
-    for among_ids in among(conn, Mailbox.id, {c.mailbox_id for c in candidates}):
+    for among_ids in among(conn, Mailbox.id, {box_id for box_id, _ in candidates}):
         boxes.update(
             {
                 b.id: b
@@ -77,7 +95,7 @@ def owing(conn: Connection, settings: Settings, now: datetime) -> list[Owing]:
             }
         )
     open_days: dict[tuple[int, date], Any] = {}
-    for box_id, day in failed:
+    for box_id, day in candidates:
         box = boxes.get(box_id)
         if box is None or box.state != MailboxState.ACTIVE:
             continue
@@ -134,9 +152,17 @@ def owing(conn: Connection, settings: Settings, now: datetime) -> list[Owing]:
                 quota,
                 counted.get(box_id, 0),
                 queued.get(box_id, 0),
-                failed[box_id, day],
+                failed.get((box_id, day), 0),
+                overdue.get((box_id, day), 0),
                 shortfall,
             )
             if row.owed > row.shortfall:
                 found.append(row)
     return sorted(found, key=lambda o: o.mailbox_id)
+
+
+def _per_day(conn: Connection, *where: Any) -> dict[tuple[int, date], int]:
+    """How many jobs match `where`, per mailbox-day."""
+    query = select(WarmupJob.mailbox_id, WarmupJob.local_date, func.count()).where(*where)
+    rows = conn.execute(query.group_by(WarmupJob.mailbox_id, WarmupJob.local_date))
+    return {(box_id, day): n for box_id, day, n in rows}

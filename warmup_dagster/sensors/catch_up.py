@@ -27,13 +27,14 @@ def catch_up_sensor(
     context: dg.SensorEvaluationContext, warmup_db: WarmupDatabase
 ) -> dg.RunRequest | dg.SkipReason:
     """Launches one `catch_up` run over the mailboxes that owe more than their last plan's
-    shortfall today (failed sends), with their window still open (`planning.owing`).
+    shortfall today (failed sends, sends held while the mailbox was paused), with their
+    window still open (`planning.owing`).
 
     Ticks every `WARMUP_CATCH_UP_INTERVAL_SECONDS` of clock time; `WARMUP_CATCH_UP=false`
     turns it off. Never twice: while a catch-up run is queued or running it launches nothing,
-    and the run key is a digest of what is owed (each mailbox-day's failed, queued and counted
-    jobs), so a tick evaluated twice, or a shortfall a run could not place, launches nothing
-    again; a new failure changes the digest.
+    and the run key is a digest of what is owed (each mailbox-day's failed, overdue, queued
+    and counted jobs), so a tick evaluated twice, or a shortfall a run could not place,
+    launches nothing again; a new failure changes the digest.
     """
     if not warmup_db.settings.catch_up:
         return dg.SkipReason("WARMUP_CATCH_UP is false: catch-up is off")
@@ -48,7 +49,8 @@ def catch_up_sensor(
         return dg.SkipReason("no mailbox owes more than its plan's shortfall")
     digest = hashlib.sha256(
         "\n".join(
-            f"{o.mailbox_id}:{o.local_date}:{o.failed}:{o.queued}:{o.counted}" for o in found
+            f"{o.mailbox_id}:{o.local_date}:{o.failed}:{o.overdue}:{o.queued}:{o.counted}"
+            for o in found
         ).encode()
     ).hexdigest()[:20]
     context.log.info(

@@ -1,25 +1,32 @@
 """The catch-up's question, on both databases: which mailboxes owe what a re-plan can place."""
 
+from datetime import timedelta
+from itertools import pairwise
+
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warmup_dagster.cli import main
-from warmup_dagster.db.models import JobStatus, Mailbox, MailboxState, WarmupJob
+from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxState, WarmupJob
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster.partitions import selection_text
-from warmup_dagster.planning.owing import owing
+from warmup_dagster.planning.owing import OVERDUE, owing
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.factories import log_send
 
 
-def _fail_and_send_due(engine, now, emails=None):
-    """Every job due before `now` ends: those of `emails` FAILED, the others SENT (logged).
-    Returns the FAILED count per mailbox id."""
+def _fail_and_send_due(engine, now, emails=None, held=()):
+    """Every pending job due before `now` ends, but those of mailboxes `held` (paused): those
+    of `emails` (None: all) FAILED, the others SENT (logged). Returns the FAILED count per
+    mailbox id."""
     failed: dict[int, int] = {}
     with Session(engine) as s, s.begin():
         boxes = {b.id: b.email for b in s.scalars(select(Mailbox))}
-        for job in s.scalars(select(WarmupJob).where(WarmupJob.due_at < now)):
+        pending = WarmupJob.status == JobStatus.PENDING
+        for job in s.scalars(select(WarmupJob).where(pending, WarmupJob.due_at < now)):
+            if boxes[job.mailbox_id] in held:
+                continue
             job.attempts = 1
             job.message_id = f"<{job.id}@test>"
             if emails is None or boxes[job.mailbox_id] in emails:
@@ -64,8 +71,9 @@ def test_paused_or_closed_windows_or_unplanned_days_owe_nothing(engine, pool, pl
     set_state(engine, paused, MailboxState.PAUSED, "owner asked", clock)
     with engine.connect() as conn:
         assert paused not in {o.email for o in owing(conn, settings, clock.now())}
-    # a day later every window of the failed jobs' day has closed
+    # a day later every window of the failed jobs' day has closed (the next day's went out)
     clock.advance(hours=24)
+    _fail_and_send_due(engine, clock.now(), emails=set())
     with engine.connect() as conn:
         assert owing(conn, settings, clock.now()) == []
 
@@ -88,6 +96,51 @@ def test_jobs_still_queued_cover_what_failed(engine, pool, plan, clock):
         (o,) = [o for o in owing(conn, load_settings({}), clock.now()) if o.mailbox_id == box_id]
     assert o.failed == failed[box_id] - 1
     assert o.owed == failed[box_id] - 1 + o.shortfall
+
+
+def test_a_mailbox_paused_then_resumed_owes_what_it_held_and_a_replan_spreads_it(
+    engine, pool, plan, clock
+):
+    plan(pool)
+    start = clock.now()
+    # The mailbox whose day has the most sends planned in the first four and a half hours
+    # (a UTC or Berlin one: its window is open at 10:00 UTC) is paused before any is sent.
+    with Session(engine) as s:
+        due = [j.mailbox_id for j in s.scalars(select(WarmupJob)) if j.due_at < start + OVERDUE]
+    by_count = sorted(set(due), key=due.count)
+    held_id = by_count[-1]
+    with Session(engine) as s:
+        held = s.get(Mailbox, held_id).email
+    set_state(engine, held, MailboxState.PAUSED, "owner asked", clock)
+    clock.advance(hours=5)
+    now = clock.now()
+    # Everybody else sent what came due until ten minutes ago: late, not held, owes nothing.
+    _fail_and_send_due(engine, now - timedelta(minutes=10), emails=set(), held={held})
+    settings = load_settings({})
+    with engine.connect() as conn:
+        assert owing(conn, settings, now) == []  # paused: nothing re-planned for it
+    set_state(engine, held, MailboxState.ACTIVE, None, clock)
+    with engine.connect() as conn:
+        (o,) = owing(conn, settings, now)
+    of_the_day = (WarmupJob.mailbox_id == held_id, WarmupJob.local_date == o.local_date)
+    with Session(engine) as s:
+        jobs = list(s.scalars(select(WarmupJob).where(*of_the_day)))
+    overdue = sum(j.due_at < now - OVERDUE for j in jobs)
+    assert overdue >= 2
+    assert (o.email, o.failed, o.overdue, o.queued) == (held, 0, overdue, len(jobs))
+    assert o.owed == o.quota - (len(jobs) - overdue) == overdue + o.shortfall
+    # The catch-up re-plans it: what it held goes into the rest of its window, spaced, and it
+    # owes nothing more.
+    plan([held], seed=2)
+    with Session(engine) as s:
+        slots = sorted(s.scalars(select(WarmupJob.due_at).where(*of_the_day)))
+        quota = s.get(DailyQuota, (held_id, o.local_date))
+    assert len(slots) == quota.quota - quota.shortfall and len(slots) > len(jobs) - overdue
+    assert slots[0] > now
+    gaps = [(b - a).total_seconds() for a, b in pairwise(slots)]
+    assert min(gaps) >= settings.same_mailbox_delay_min * 60
+    with engine.connect() as conn:
+        assert owing(conn, settings, now) == []
 
 
 def _id(engine, email):
