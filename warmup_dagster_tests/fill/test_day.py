@@ -202,3 +202,17 @@ def test_an_abandoned_attempt_shows_as_possibly_delivered(engine, sent_day):
     figures = day.figures
     assert figures["possibly_delivered"] == 1
     assert figures["late_outcomes"] == 0  # not a late outcome: nobody reported it
+
+
+def test_lateness_is_measured_from_each_send_slot(engine, sent_day):
+    ten = DAY.replace(hour=10)
+    with Session(engine) as session, session.begin():
+        box = session.get_one(Mailbox, sent_day.ids[BOXES[2]])
+        for minutes in (1, 2, 3, 4, 30):
+            job = add_job(session, box, box, ten, JobStatus.SENT, scheduled_at=ten)
+            log_send(session, job, ten + timedelta(minutes=minutes))
+    day = load(engine, sent_day)
+    # the sender's four on time, then these five: [0, 0, 0, 0, 1, 2, 3, 4, 30] minutes
+    assert day.lateness == [0.0] * 4 + [1.0, 2.0, 3.0, 4.0, 30.0]
+    figures = day.figures
+    assert (figures["lateness_p50_min"], figures["lateness_p95_min"]) == (1.0, 30.0)
