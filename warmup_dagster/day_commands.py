@@ -85,8 +85,9 @@ def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
 def report_owing(app: App, selection: bool) -> None:
     """The mailboxes that owe sends today which a re-plan can still place (failed sends,
     sends held while paused; a window still open): what catch-up re-plans. OWED is
-    QUOTA - SENT - (QUEUED - OVERDUE); OVERDUE are queued sends never attempted 30 clock
-    minutes after their slots; SHORTFALL is what their last plan could not place."""
+    QUOTA - SENT - (QUEUED - OVERDUE); OVERDUE are queued sends never attempted
+    WARMUP_CATCH_UP_HELD_SECONDS after their slots; SHORTFALL is what their last plan could not
+    place."""
     with app.engine.connect() as conn:
         found = owing(conn, app.settings, app.clock.now())
     if selection:

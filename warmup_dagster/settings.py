@@ -287,6 +287,7 @@ class Settings(BaseSettings):
     # Catch-up (`sensors/catch_up.py`): re-plans what mailboxes still owe today.
     catch_up: bool = Field(True, description="true or false: the catch-up sensor re-plans")
     catch_up_interval_seconds: PositiveInt = Field(300, description="seconds of clock time")
+    catch_up_held_seconds: PositiveInt = Field(1800, description="seconds of clock time")
     # Retention (`queue/retention.py`, `sensors/retention.py`): pruning the hot tables.
     retention_days: RetentionDays = Field(
         35, description="clock days; local dates older than this are pruned, 0 keeps all"

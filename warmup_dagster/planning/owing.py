@@ -1,7 +1,8 @@
 """Which mailboxes owe sends now that a re-plan could still place: the catch-up's question.
 
 A mailbox-day owes `quota - sends that count - jobs still queued` (`queue.counting`), where
-a planned send never attempted and `OVERDUE` past its slot is not counted as queued: it was
+a planned send never attempted `WARMUP_CATCH_UP_HELD_SECONDS` after its slot is not counted
+as queued: it was
 held (its mailbox paused, then resumed; sending stopped), and a re-plan spreads it over what
 is left of the window instead of the sender sending the backlog back to back. Its last
 planning recorded a `shortfall`: what did not fit then. It is worth re-planning when it owes
@@ -39,8 +40,6 @@ from warmup_dagster.settings import Settings
 
 # FAILED jobs this far back may belong to a local day still open somewhere (UTC-12 to +14).
 LOOK_BACK = timedelta(days=2)
-# A planned send never attempted this long (clock time) after its slot was held, not delayed.
-OVERDUE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Owing:
     counted: int  # sends that count
     queued: int  # jobs pending, in flight or waiting for a retry
     failed: int  # jobs that ended FAILED
-    overdue: int  # of `queued`: planned sends never attempted, `OVERDUE` past their slots
+    overdue: int  # of `queued`: planned sends never attempted, held past their slots
     shortfall: int  # what its last planning could not place
 
     @property
@@ -75,7 +74,7 @@ def owing(conn: Connection, settings: Settings, now: datetime) -> list[Owing]:
         conn,
         WarmupJob.status == JobStatus.PENDING,
         WarmupJob.due_at >= now - LOOK_BACK,
-        WarmupJob.due_at < now - OVERDUE,
+        WarmupJob.due_at < now - timedelta(seconds=settings.catch_up_held_seconds),
         WarmupJob.kind == JobKind.SEND,
         WarmupJob.attempts == 0,
     )

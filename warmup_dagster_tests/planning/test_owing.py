@@ -11,7 +11,7 @@ from warmup_dagster.cli import main
 from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxState, WarmupJob
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster.partitions import selection_text
-from warmup_dagster.planning.owing import OVERDUE, owing
+from warmup_dagster.planning.owing import owing
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.factories import log_send
 
@@ -103,10 +103,12 @@ def test_a_mailbox_paused_then_resumed_owes_what_it_held_and_a_replan_spreads_it
 ):
     plan(pool)
     start = clock.now()
+    settings = load_settings({})
+    held_for = timedelta(seconds=settings.catch_up_held_seconds)  # 30 minutes
     # The mailbox whose day has the most sends planned in the first four and a half hours
     # (a UTC or Berlin one: its window is open at 10:00 UTC) is paused before any is sent.
     with Session(engine) as s:
-        due = [j.mailbox_id for j in s.scalars(select(WarmupJob)) if j.due_at < start + OVERDUE]
+        due = [j.mailbox_id for j in s.scalars(select(WarmupJob)) if j.due_at < start + held_for]
     by_count = sorted(set(due), key=due.count)
     held_id = by_count[-1]
     with Session(engine) as s:
@@ -116,7 +118,6 @@ def test_a_mailbox_paused_then_resumed_owes_what_it_held_and_a_replan_spreads_it
     now = clock.now()
     # Everybody else sent what came due until ten minutes ago: late, not held, owes nothing.
     _fail_and_send_due(engine, now - timedelta(minutes=10), emails=set(), held={held})
-    settings = load_settings({})
     with engine.connect() as conn:
         assert owing(conn, settings, now) == []  # paused: nothing re-planned for it
     set_state(engine, held, MailboxState.ACTIVE, None, clock)
@@ -125,7 +126,7 @@ def test_a_mailbox_paused_then_resumed_owes_what_it_held_and_a_replan_spreads_it
     of_the_day = (WarmupJob.mailbox_id == held_id, WarmupJob.local_date == o.local_date)
     with Session(engine) as s:
         jobs = list(s.scalars(select(WarmupJob).where(*of_the_day)))
-    overdue = sum(j.due_at < now - OVERDUE for j in jobs)
+    overdue = sum(j.due_at < now - held_for for j in jobs)
     assert overdue >= 2
     assert (o.email, o.failed, o.overdue, o.queued) == (held, 0, overdue, len(jobs))
     assert o.owed == o.quota - (len(jobs) - overdue) == overdue + o.shortfall
