@@ -81,6 +81,19 @@ def over_window(conn: Connection, since: datetime) -> dict[int, Figures]:
     return _grouped(conn, union_all(placed, refused), by_day=False)
 
 
+def pending_on(conn: Connection, day: date) -> int:
+    """How many messages sent on local date `day` have no placement yet (still looked for):
+    what a day's placement figures do not count so far."""
+    return (
+        conn.scalar(
+            select(func.count()).where(
+                Engagement.local_date == day, Engagement.placement == Placement.PENDING
+            )
+        )
+        or 0
+    )
+
+
 def by_day(
     conn: Connection, first: date, last: date, mailbox_ids: Collection[int] | None = None
 ) -> dict[tuple[int, date], Figures]:
