@@ -32,7 +32,7 @@ from warmup_dagster.testing.certificates import self_signed_cert
 from warmup_dagster.testing.imap_server import JUNK, SENT, DovecotServer, DroppingProxy
 from warmup_dagster_tests.conftest import MONDAY_5AM
 from warmup_dagster_tests.engagement.conftest import PASSWORD, engage_settings
-from warmup_dagster_tests.factories import add_job, add_mailbox, add_user, log_send
+from warmup_dagster_tests.factories import add_engagement, add_job, add_mailbox, add_user, log_send
 from warmup_dagster_tests.sending.test_sender import KEY
 
 NINE = MONDAY_5AM.replace(hour=9)
@@ -254,3 +254,32 @@ def test_an_untrusted_certificate_pauses_engagement_and_plaintext_goes_to_loopba
         engage(engine, FixedClock(NINE + timedelta(minutes=10)), settings, cipher)
     assert box_state(engine, recipient).paused_reason.startswith("certificate of localhost:")
     assert "plaintext IMAP is allowed to loopback only" in box_state(engine, sender).paused_reason
+
+
+def test_mail_whose_message_id_is_not_a_warmup_id_is_settled_in_one_pass(
+    engine, cipher, plain_dovecot, tmp_path
+):
+    """Neither side looks for it: the recipient's row is NOT_FOUND with the reason, the
+    sender's copy ABSENT, and neither mailbox is due again (the run leased each once; a copy
+    left PENDING kept its sender due, leased again and again up to the run's limit)."""
+    settings = engage_settings(self_signed_cert(tmp_path))
+    sender, recipient = two_boxes(engine, cipher, plain_dovecot)
+    with Session(engine) as session, session.begin():
+        job = add_job(
+            session,
+            session.get_one(Mailbox, sender),
+            session.get_one(Mailbox, recipient),
+            NINE,
+            JobStatus.SENT,
+        )
+        message_id = job.message_id
+        add_engagement(session, job)
+    clock = FixedClock(NINE + timedelta(minutes=10))
+    summary = engage(engine, clock, settings, cipher)
+    assert summary.mailboxes == 2
+    e = rows(engine)[message_id]
+    assert e.done and e.placement is Placement.NOT_FOUND
+    assert e.error == "not a warmup Message-ID: not looked for"
+    assert e.sent_copy is SentCopy.ABSENT
+    with engine.connect() as conn:
+        assert due_mailboxes(conn, clock.now(), 100) == []
