@@ -26,6 +26,7 @@ from warmup_dagster.db.models import (
     Engagement,
     JobKind,
     Mailbox,
+    MailboxState,
     Placement,
     SentCopy,
     WarmupJob,
@@ -33,6 +34,7 @@ from warmup_dagster.db.models import (
 from warmup_dagster.engagement import mailboxes
 from warmup_dagster.engagement.imap import PassOutcome
 from warmup_dagster.queue.enqueue import NewJob
+from warmup_dagster.queue.holds import held
 from warmup_dagster.queue.replies import enqueue_replies
 from warmup_dagster.settings import Settings
 
@@ -181,11 +183,15 @@ def _replies(
     outcome: PassOutcome,
 ) -> dict[int, int]:
     """Queue the replies to the `handled` engagements their recipient answers, all at once;
-    engagement id -> its reply job's id.
+    engagement id -> its reply job's id. Nothing while the recipient may not send.
 
     The originals, their senders and the replier's name are read in one query each, and
     the replies queued in one write (`queue.replies.enqueue_replies`).
     """
+    if box.state is not MailboxState.ACTIVE or held(conn, settings, [box.id]):
+        # A mailbox that may not send answers nothing (`queue.holds`): its owner paused it, its
+        # health is PAUSED or its domain held. Its mail is still read, rescued and filed.
+        return {}
     wanted = [
         e
         for e in handled
