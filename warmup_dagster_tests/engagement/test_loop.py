@@ -153,8 +153,9 @@ def test_the_whole_loop_plan_send_deliver_engage_reply(engine, cipher, smtp, dov
 
     # Tuesday: the replies are sent inside their window, as the repliers' sends; those of a
     # mailbox health paused after they were queued are held at the claim, with the reason.
+    # (Which sender had both its messages in Junk depends on the order of arrival: none, in
+    # some runs. sending/test_holds.py holds a paused mailbox's replies deterministically.)
     paused = {b for b, h in health.items() if h.state is HealthState.PAUSED}
-    assert paused  # every other arrival went to Junk: some sender had both its messages there
     sent_replies = [r for r in replies if r.mailbox_id not in paused]
     tuesday = MONDAY_5AM + timedelta(days=1)
     clock.advance(seconds=(tuesday - clock.now()).total_seconds())
