@@ -2,7 +2,8 @@
 
 Placements are written the moment a session knows them (`record_placements`, before it moves
 anything), the rest when the session ends (`record_pass`), in one transaction with the
-replies it queues (`queue.replies.enqueue_replies`) and the mailbox's pass state.
+replies it queues (`queue.replies.enqueue_replies`) and the mailbox's pass state; a login the
+server refused also leaves an `imap_refusals` row, which health counts as an auth failure.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.content import compose_reply, is_warmup_message_id, reply_message_id
@@ -24,6 +25,7 @@ from warmup_dagster.core.slots import local_day
 from warmup_dagster.db.engine import writing
 from warmup_dagster.db.models import (
     Engagement,
+    ImapRefusal,
     JobKind,
     Mailbox,
     MailboxState,
@@ -158,6 +160,17 @@ def record_pass(
             paused=outcome.paused,
             pruned=outcome.pruned is not None,
         )
+        if outcome.login_refused and outcome.paused:
+            # An auth failure, as health counts them (`health.placement`).
+            timezone = box.timezone or settings.send_window_timezone
+            conn.execute(
+                insert(ImapRefusal).values(
+                    mailbox_id=box.id,
+                    at=now,
+                    local_date=local_day(now, timezone),
+                    reason=outcome.paused,
+                )
+            )
     return written
 
 
