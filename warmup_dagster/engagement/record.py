@@ -201,10 +201,6 @@ def _replies(
     The originals, their senders and the replier's name are read in one query each, and
     the replies queued in one write (`queue.replies.enqueue_replies`).
     """
-    if box.state is not MailboxState.ACTIVE or held(conn, settings, [box.id]):
-        # A mailbox that may not send answers nothing (`queue.holds`): its owner paused it, its
-        # health is PAUSED or its domain held. Its mail is still read, rescued and filed.
-        return {}
     wanted = [
         e
         for e in handled
@@ -213,6 +209,10 @@ def _replies(
         and wants_reply(e.message_id, box.reply_rate, e.turn, settings.engage_max_turns)
     ]
     if not wanted:
+        return {}
+    if box.state is not MailboxState.ACTIVE or held(conn, settings, [box.id]):
+        # A mailbox that may not send answers nothing (`queue.holds`): its owner paused it, its
+        # health is PAUSED or its domain held. Its mail is still read, rescued and filed.
         return {}
     originals = {
         row.id: row
