@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.models import (
+    Engagement,
     JobKind,
     JobStatus,
     Mailbox,
     MailboxState,
+    Placement,
     Plan,
     Security,
     SendLog,
+    SentCopy,
     User,
     WarmupJob,
 )
@@ -121,8 +124,38 @@ def log_send(
     return entry
 
 
+def add_engagement(
+    session: Session,
+    job: WarmupJob,
+    placement: Placement = Placement.PENDING,
+    recipient_id: int | None = None,
+    local_date: date | None = None,
+) -> Engagement:
+    """The engagement of a sent `job` (as intake takes it in), with `placement` recorded; the
+    recipient is the job's pool mailbox unless `recipient_id` says otherwise."""
+    at = job.sent_at or job.due_at
+    row = Engagement(
+        job_id=job.id,
+        message_id=job.message_id,
+        recipient_mailbox_id=recipient_id or job.recipient_mailbox_id,
+        sender_mailbox_id=job.mailbox_id,
+        turn=1,
+        sent_at=at,
+        local_date=local_date or job.local_date,
+        due_at=at,
+        done=placement is not Placement.PENDING,
+        placement=placement,
+        sent_copy=SentCopy.PENDING,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
 def days(n: int) -> timedelta:
     return timedelta(days=n)
 
 
-__all__ = ["add_job", "add_mailbox", "add_user", "date", "days", "log_send"]
+__all__ = ["add_engagement", "add_job", "add_mailbox", "add_user", "date", "days", "log_send"]

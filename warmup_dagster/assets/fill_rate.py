@@ -9,6 +9,8 @@ import dagster as dg
 from warmup_dagster import fill
 from warmup_dagster.fill.checks import DESCRIPTIONS, Verdict, evaluate
 from warmup_dagster.fill.day import Day
+from warmup_dagster.fill.placement import DayPlacement
+from warmup_dagster.fill.placement import load as load_placement
 from warmup_dagster.partitions import fill_days
 from warmup_dagster.queue.retention import Release, cutoff
 from warmup_dagster.resources import WarmupDatabase
@@ -44,12 +46,37 @@ def _worst(day: Day) -> dg.MetadataValue:
     )
 
 
-def metadata(day: Day) -> dict[str, Any]:
-    """The materialization's metadata: numeric figures (plotted across days) and tables."""
+_PLACEMENT_COLUMNS = {
+    "email": "string",
+    "placed": "int",
+    "inbox_rate": "float",
+    "spam_rate": "float",
+    "not_found_rate": "float",
+}
+
+
+def _worst_placed(day: Day, placement: DayPlacement) -> dg.MetadataValue:
+    emails = day.rows.mailboxes["email"].to_dict()
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(r) for r in placement.worst(emails, WORST)],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn(n, t) for n, t in _PLACEMENT_COLUMNS.items()]
+        ),
+    )
+
+
+def metadata(day: Day, placement: DayPlacement) -> dict[str, Any]:
+    """The materialization's metadata: numeric figures (plotted across days) and tables.
+
+    The placement of the date's mail (`fill.placement`: inbox, spam and not-found counts and
+    rates, bounces, auth failures, mail not placed yet) sits beside the fill figures.
+    """
     return {
         **day.figures,
+        **placement.figures,
         "day_closed": day.closed,
         "worst_mailboxes": _worst(day),
+        "worst_placement": _worst_placed(day, placement),
         "failures_by_reason": _md_table(("reason", "failed jobs"), list(day.failures.items())),
         "sends_per_hour": _md_table(
             ("hour (UTC)", "sends"), [(f"{h:%Y-%m-%d %H}:00", n) for h, n in day.hourly.items()]
@@ -81,7 +108,9 @@ def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> d
 
     A partition is a local date (the mailboxes' own days). The figures: emails sent, mean
     fill, mailboxes under quota and by how much, failures by reason, lateness against the
-    planned slots (p50, p95), sends per hour, late outcomes; the worst mailboxes in a table.
+    planned slots (p50, p95), sends per hour, late outcomes; the worst mailboxes in a table;
+    where the date's mail landed (inbox, spam and not-found rates, the senders with mail in
+    spam or not found in a table).
     Each materialization runs the five checks on the same figures (quota met, rules held,
     plan feasible, counters agree, no stuck jobs), each against its `WARMUP_*` threshold.
     Materializing a past date again recomputes it; backfill a range for history.
@@ -96,6 +125,7 @@ def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> d
         )
     day = fill.load(warmup_db.engine, warmup_db.settings, when, now)
     verdicts = evaluate(day, fill.mismatches(warmup_db.engine, day))
+    placement = load_placement(warmup_db.engine, when)
     figures = day.figures
     context.log.info(
         f"{day.day}: {figures['sent']:,} of a quota of {figures['quota']:,} sent by"
@@ -106,7 +136,7 @@ def fill_rate(context: dg.AssetExecutionContext, warmup_db: WarmupDatabase) -> d
         if not verdict.passed:
             context.log.warning(f"{verdict.name}: {verdict.description}")
     return dg.MaterializeResult(
-        metadata=metadata(day), check_results=[_result(v) for v in verdicts]
+        metadata=metadata(day, placement), check_results=[_result(v) for v in verdicts]
     )
 
 

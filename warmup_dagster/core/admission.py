@@ -15,6 +15,10 @@ due order against what is already counted and decides, per job:
 - or leave it untouched when the global per-minute or per-hour cap is full: everything behind
   it would wait for the same cap, so the batch stops there.
 
+A job of a mailbox that may not send at all for now (`held`: health PAUSED, its domain held
+by the gate) is deferred to when that is looked at again, whatever its kind (a reply is a
+send too), or refused once its day is over, before any cap is looked at: it takes no count.
+
 Counts are keyed `(Scope, subject, window)`: subject is 0 for global scopes, a user or a mailbox
 id otherwise; window is the epoch minute, the epoch hour, or the local date's ordinal. The
 minute and hour caps hold at the mail's arrival, not only at its claim: a claim made within the
@@ -175,6 +179,8 @@ def admit(
     quotas: Mapping[tuple[int, date], int],
     plan_limits: Mapping[int, int],
     carried: Mapping[CounterKey, int] | None = None,
+    held: Mapping[int, str] | None = None,
+    hold_until: datetime | None = None,
 ) -> Decision:
     """Decide each candidate against every cap (see the module docstring).
 
@@ -188,17 +194,31 @@ def admit(
         plan_limits: Per user, the plan's daily send limit.
         carried: For the minute and hour keys of `now`, the claims before them that may arrive
             in them (`carried_spans`).
+        held: Per mailbox that may not send for now, why (`queue.holds`).
+        hold_until: When a held mailbox's jobs are looked at again (required with `held`).
     """
     decision = Decision()
     taken = decision.taken
     last = dict(last_sent)
     carried = carried or {}
+    held = held or {}
+    if held and hold_until is None:
+        raise ValueError("held mailboxes need a hold_until")
 
     def used(key: CounterKey) -> int:
         return counts.get(key, 0) + taken[key] + carried.get(key, 0)
 
     minute = epoch_minute(now)
     for c in candidates:
+        hold = held.get(c.mailbox_id)
+        if hold is not None:
+            _, expired = window_check(c, now, limits)
+            if expired:
+                decision.refused.append((c, expired))
+            else:
+                assert hold_until is not None
+                decision.deferred.append((c, max(hold_until, now), hold))
+            continue
         if used((Scope.GLOBAL_MINUTE, 0, minute)) >= limits.global_per_minute:
             decision.blocked_until = _minute_start(now, 1)
             break

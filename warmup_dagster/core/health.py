@@ -36,7 +36,7 @@ class Figures:
     spam: int = 0
     not_found: int = 0
     bounces: int = 0
-    auth_failures: int = 0
+    auth_failures: int = 0  # logins refused: SMTP (535, ...) and IMAP
 
     @property
     def placed(self) -> int:
@@ -106,7 +106,7 @@ def judge(figures: Figures, t: Thresholds) -> Verdict:
         worst = max(worst, step)
     for count, limits, what in (
         (figures.bounces, t.bounces, "bounces"),
-        (figures.auth_failures, t.auth_failures, "SMTP auth failures"),
+        (figures.auth_failures, t.auth_failures, "auth failures"),
     ):
         step = _step(count, limits)
         if step:

@@ -466,6 +466,29 @@ class EngagementMailbox(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ImapRefusal(Base):
+    """One IMAP login a mailbox's server refused: an auth failure, as health counts them.
+
+    Written by the engagement package only, with the pause it causes: engagement of the
+    mailbox stops there, so a mailbox has one row per refusal until it is resumed and refused
+    again. Health counts them over its window with the SMTP auth failures (`health.placement`).
+    """
+
+    __tablename__ = "imap_refusals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The mailbox's local day at the refusal: its placement per local date counts it.
+    local_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_imap_refusals_at", "at"),
+        Index("ix_imap_refusals_local_date_mailbox_id", "local_date", "mailbox_id"),
+    )
+
+
 class MailboxHealth(Base):
     """A mailbox's latest health (`core.health`): its state, why, and the window's figures.
 

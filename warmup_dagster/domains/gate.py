@@ -4,7 +4,9 @@
 planned as before). With `WARMUP_DOMAIN_GATE=hold` a domain failing SPF or DMARC gets no
 quota until a check finds it fixed; `flag` (the default) only reports it. A domain that a
 blocklist lists sends `WARMUP_DNSBL_THROTTLE` of its quota while it is listed, whatever the
-gate says. Jobs planned before the check stay queued; the next planning of the day applies it.
+gate says. Jobs planned before the check stay queued; the next planning of the day applies it,
+and meanwhile a held domain's queued jobs, replies included, are held at the claim
+(`queue.holds`).
 """
 
 from __future__ import annotations

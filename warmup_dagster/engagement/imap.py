@@ -211,7 +211,12 @@ class _Session:
                         self.place({i.engagement_id: placement})
                     self.outcome.handled[i.engagement_id] = Handled(placement, i.flag, True)
 
-        copies = [c for c in copies if is_warmup_message_id(self.token_key, c.message_id)]
+        for c in copies:
+            if not is_warmup_message_id(self.token_key, c.message_id):
+                # Never looked for (as for received mail, `record`): ABSENT, so the copy is
+                # not due again at every lease, holding its mailbox due for good.
+                self.outcome.copies[c.engagement_id] = SentCopy.ABSENT
+        copies = [c for c in copies if c.engagement_id not in self.outcome.copies]
         if copies:
             self._file_copies(copies, sent, warmup_exists)
             warmup_exists = warmup_exists or bool(

@@ -2,7 +2,8 @@
 
 Placements are written the moment a session knows them (`record_placements`, before it moves
 anything), the rest when the session ends (`record_pass`), in one transaction with the
-replies it queues (`queue.replies.enqueue_replies`) and the mailbox's pass state.
+replies it queues (`queue.replies.enqueue_replies`) and the mailbox's pass state; a login the
+server refused also leaves an `imap_refusals` row, which health counts as an auth failure.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from warmup_dagster.core.content import compose_reply, is_warmup_message_id, reply_message_id
@@ -24,8 +25,10 @@ from warmup_dagster.core.slots import local_day
 from warmup_dagster.db.engine import writing
 from warmup_dagster.db.models import (
     Engagement,
+    ImapRefusal,
     JobKind,
     Mailbox,
+    MailboxState,
     Placement,
     SentCopy,
     WarmupJob,
@@ -33,6 +36,7 @@ from warmup_dagster.db.models import (
 from warmup_dagster.engagement import mailboxes
 from warmup_dagster.engagement.imap import PassOutcome
 from warmup_dagster.queue.enqueue import NewJob
+from warmup_dagster.queue.holds import held
 from warmup_dagster.queue.replies import enqueue_replies
 from warmup_dagster.settings import Settings
 
@@ -156,6 +160,17 @@ def record_pass(
             paused=outcome.paused,
             pruned=outcome.pruned is not None,
         )
+        if outcome.login_refused and outcome.paused:
+            # An auth failure, as health counts them (`health.placement`).
+            timezone = box.timezone or settings.send_window_timezone
+            conn.execute(
+                insert(ImapRefusal).values(
+                    mailbox_id=box.id,
+                    at=now,
+                    local_date=local_day(now, timezone),
+                    reason=outcome.paused,
+                )
+            )
     return written
 
 
@@ -181,7 +196,7 @@ def _replies(
     outcome: PassOutcome,
 ) -> dict[int, int]:
     """Queue the replies to the `handled` engagements their recipient answers, all at once;
-    engagement id -> its reply job's id.
+    engagement id -> its reply job's id. Nothing while the recipient may not send.
 
     The originals, their senders and the replier's name are read in one query each, and
     the replies queued in one write (`queue.replies.enqueue_replies`).
@@ -194,6 +209,10 @@ def _replies(
         and wants_reply(e.message_id, box.reply_rate, e.turn, settings.engage_max_turns)
     ]
     if not wanted:
+        return {}
+    if box.state is not MailboxState.ACTIVE or held(conn, settings, [box.id]):
+        # A mailbox that may not send answers nothing (`queue.holds`): its owner paused it, its
+        # health is PAUSED or its domain held. Its mail is still read, rescued and filed.
         return {}
     originals = {
         row.id: row

@@ -3,7 +3,9 @@
 `COLUMNS` join onto the planner's mailbox rows (an outer join on `mailbox_health`: a mailbox
 never judged is healthy). A THROTTLED mailbox keeps `WARMUP_HEALTH_THROTTLE` of its quota, a
 PAUSED one none, until a later health computation finds it better. Jobs planned before stay
-queued; the next planning of the day (a catch-up, a re-plan) applies it, as for domains.
+queued; the next planning of the day (a catch-up, a re-plan) applies it, as for domains, and
+meanwhile a PAUSED mailbox's queued jobs, replies included, are held at the claim
+(`queue.holds`).
 """
 
 from __future__ import annotations

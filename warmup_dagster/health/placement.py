@@ -5,9 +5,11 @@ ledger of per-mailbox-day counters would take a million upserts a day from the e
 runs (each pass of one recipient touches the rows of every sender it heard from), while the
 readers (health once every `WARMUP_HEALTH_INTERVAL_SECONDS`, the fill rate once per date) can
 afford one grouped query each. The placement of a message is its sender's: the mail a mailbox
-sent, where it landed at the recipient. Rows come from two indexes: `engagements` by
-`(local_date, sender_mailbox_id)` or `sent_at`, and the partial `send_log` index that holds
-only the permanent refusals (`smtp_code >= 500`: bounces and refused logins).
+sent, where it landed at the recipient. Rows come from three indexes: `engagements` by
+`(local_date, sender_mailbox_id)` or `sent_at`, the partial `send_log` index that holds
+only the permanent refusals (`smtp_code >= 500`: bounces and refused SMTP logins), and
+`imap_refusals` (IMAP logins refused, by `at` or `(local_date, mailbox_id)`). An auth failure
+is a refused login on either side: the mailbox's own credentials, refused by its provider.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Connection
 from warmup_dagster.core.delivery import AUTH_CODES
 from warmup_dagster.core.health import Figures
 from warmup_dagster.db.dialect import among
-from warmup_dagster.db.models import Engagement, JobStatus, Placement, SendLog
+from warmup_dagster.db.models import Engagement, ImapRefusal, JobStatus, Placement, SendLog
 from warmup_dagster.planning.planner import any_zone
 
 _FIELDS = ("inbox", "spam", "not_found", "bounces", "auth_failures")
@@ -63,6 +65,19 @@ def _refusals(day_column: Any = None) -> Any:
     ).where(SendLog.smtp_code >= 500, SendLog.late.is_(False))
 
 
+def _imap_refusals(day_column: Any = None) -> Any:
+    """IMAP logins refused (`imap_refusals`): auth failures of the mailbox whose login it was."""
+    return select(
+        ImapRefusal.mailbox_id.label("mailbox_id"),
+        *_day(day_column),
+        literal(0).label("inbox"),
+        literal(0).label("spam"),
+        literal(0).label("not_found"),
+        literal(0).label("bounces"),
+        literal(1).label("auth_failures"),
+    )
+
+
 def _grouped(conn: Connection, rows: Any, by_day: bool) -> dict[Any, Figures]:
     u = rows.subquery()
     keys = [u.c.mailbox_id, u.c.day] if by_day else [u.c.mailbox_id]
@@ -78,7 +93,21 @@ def over_window(conn: Connection, since: datetime) -> dict[int, Figures]:
     """Mailbox id -> its figures for mail sent since `since`: one grouped query (health)."""
     placed = _placements().where(Engagement.sent_at >= since)
     refused = _refusals().where(SendLog.created_at >= since)
-    return _grouped(conn, union_all(placed, refused), by_day=False)
+    imap = _imap_refusals().where(ImapRefusal.at >= since)
+    return _grouped(conn, union_all(placed, refused, imap), by_day=False)
+
+
+def pending_on(conn: Connection, day: date) -> int:
+    """How many messages sent on local date `day` have no placement yet (still looked for):
+    what a day's placement figures do not count so far."""
+    return (
+        conn.scalar(
+            select(func.count()).where(
+                Engagement.local_date == day, Engagement.placement == Placement.PENDING
+            )
+        )
+        or 0
+    )
 
 
 def by_day(
@@ -100,15 +129,21 @@ def by_day(
         SendLog.local_date >= first,
         SendLog.local_date <= last,
     )
+    imap = _imap_refusals(ImapRefusal.local_date).where(
+        ImapRefusal.local_date >= first, ImapRefusal.local_date <= last
+    )
     if mailbox_ids is None:
-        return _grouped(conn, union_all(placed, refused), by_day=True)
+        return _grouped(conn, union_all(placed, refused, imap), by_day=True)
     found: dict[tuple[int, date], Figures] = {}
     ids = sorted(mailbox_ids)
-    for cond_placed, cond_refused in zip(
+    for cond_placed, cond_refused, cond_imap in zip(
         among(conn, Engagement.sender_mailbox_id, ids),
         among(conn, SendLog.mailbox_id, ids),
+        among(conn, ImapRefusal.mailbox_id, ids),
         strict=True,
     ):
-        rows = union_all(placed.where(cond_placed), refused.where(cond_refused))
+        rows = union_all(
+            placed.where(cond_placed), refused.where(cond_refused), imap.where(cond_imap)
+        )
         found.update(_grouped(conn, rows, by_day=True))
     return found

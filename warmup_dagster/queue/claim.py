@@ -4,7 +4,8 @@ A claim selects due jobs `FOR UPDATE SKIP LOCKED` (jobs whose lease ran out firs
 counters of every cap they touch, lets `core.admission.admit` decide, and in the same
 transaction marks the admitted jobs in flight with a lease, moves deferred ones to when they
 may go, fails refused ones and raises the counters (and the error totals of what it refused
-or took over). Serial claims make the caps exact across
+or took over). Jobs of a mailbox that may not send for now (health PAUSED, its domain held:
+`holds`) are deferred with the reason. Serial claims make the caps exact across
 any number of sender runs on any number of machines; the lock is held for a few milliseconds
 per batch. Taking over a job whose lease ran out closes the abandoned attempt with a log row.
 """
@@ -34,6 +35,7 @@ from warmup_dagster.queue.caps import carried, last_claimed, limits_from, plan_l
 from warmup_dagster.queue.counters import bump_counters, read_counters
 from warmup_dagster.queue.counting import abandoned_before
 from warmup_dagster.queue.due import due_jobs, earliest_due, expired
+from warmup_dagster.queue.holds import RECHECK, held
 from warmup_dagster.queue.log import log_row, write_log
 from warmup_dagster.queue.states import IN_FLIGHT
 from warmup_dagster.queue.totals import bump_totals, errors
@@ -128,6 +130,8 @@ def claim(
             quotas(conn, candidates),
             plan_limits(conn, {c.user_id for c in candidates}),
             carried(conn, now, limits.arrival_margin),
+            held=held(conn, settings, {c.mailbox_id for c in candidates}),
+            hold_until=now + RECHECK,
         )
         by_id = {r.id: r for r in rows}
         _apply(conn, decision, by_id, now, worker_id, settings.send_lease_seconds)

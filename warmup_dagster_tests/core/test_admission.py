@@ -1,7 +1,9 @@
 """The send-time caps: `admit` decides each due job against every cap."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -263,3 +265,38 @@ def test_date_of_the_job_not_of_the_claim_keys_the_day_counts():
     d = decide([job(1, timezone="America/New_York")], now=late, limits=limits)
     assert (Scope.MAILBOX_DAY, 1, DAY.toordinal()) in d.taken
     assert (Scope.MAILBOX_DAY, 1, DAY.toordinal() + 1) not in d.taken
+
+
+def test_a_held_mailboxs_jobs_wait_without_a_count_and_expire_with_their_day():
+    until = NOW + timedelta(minutes=15)
+    reclaimed = job(3, box=1, reclaimed=True)
+    d = admit(
+        [job(1), job(2), reclaimed],
+        NOW,
+        LIMITS,
+        {},
+        {},
+        {},
+        {},
+        held={1: "health paused: spam rate 70%"},
+        hold_until=until,
+    )
+    assert [c.job_id for c in d.admitted] == [2]
+    assert d.deferred == [
+        (job(1), until, "health paused: spam rate 70%"),
+        (reclaimed, until, "health paused: spam rate 70%"),
+    ]
+    assert d.taken == Counter(counter_keys(job(2), NOW))  # only the admitted job counted
+    # held even while the global cap is full: it does not wait for that cap
+    full = {(Scope.GLOBAL_MINUTE, 0, MINUTE): LIMITS.global_per_minute}
+    d = admit([job(1)], NOW, LIMITS, full, {}, {}, {}, held={1: "held"}, hold_until=until)
+    assert d.deferred == [(job(1), until, "held")] and d.blocked_until is None
+    # its day over: refused as any job is
+    late = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    d = admit([job(1)], late, LIMITS, {}, {}, {}, {}, held={1: "held"}, hold_until=late)
+    assert d.refused == [(job(1), f"expired: its day ({DAY}) is over")]
+
+
+def test_held_mailboxes_need_a_time_to_look_again():
+    with pytest.raises(ValueError, match="hold_until"):
+        admit([job(1)], NOW, LIMITS, {}, {}, {}, {}, held={1: "held"})

@@ -27,6 +27,7 @@ TABLES = {
     "send_totals",
     "engagements",
     "engagement_mailboxes",
+    "imap_refusals",
     "domain_checks",
     "secret_key_check",
     "mailbox_health",

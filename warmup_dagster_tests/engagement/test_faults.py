@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.clock import FixedClock
 from warmup_dagster.core.content import job_message_id
+from warmup_dagster.core.health import HealthState
 from warmup_dagster.db.models import (
     Engagement,
     EngagementMailbox,
+    ImapRefusal,
     JobKind,
     JobStatus,
     Mailbox,
+    MailboxHealth,
     MailboxState,
     Placement,
     Security,
@@ -26,13 +29,15 @@ from warmup_dagster.db.models import (
 )
 from warmup_dagster.engagement.mailboxes import due_mailboxes
 from warmup_dagster.engagement.run import Engager
+from warmup_dagster.health import placement
+from warmup_dagster.health import store as health_store
 from warmup_dagster.mailboxes.service import list_mailboxes, set_state
 from warmup_dagster.sending.messages import Outgoing, build_message
 from warmup_dagster.testing.certificates import self_signed_cert
 from warmup_dagster.testing.imap_server import JUNK, SENT, DovecotServer, DroppingProxy
 from warmup_dagster_tests.conftest import MONDAY_5AM
 from warmup_dagster_tests.engagement.conftest import PASSWORD, engage_settings
-from warmup_dagster_tests.factories import add_job, add_mailbox, add_user, log_send
+from warmup_dagster_tests.factories import add_engagement, add_job, add_mailbox, add_user, log_send
 from warmup_dagster_tests.sending.test_sender import KEY
 
 NINE = MONDAY_5AM.replace(hour=9)
@@ -134,6 +139,51 @@ def test_a_wrong_imap_password_pauses_engagement_of_that_mailbox_with_the_reason
     engage(engine, clock, settings, cipher)
     e = rows(engine)[message_id]
     assert e.done and e.placement is Placement.INBOX and e.seen and e.filed
+
+
+def test_a_refused_imap_login_is_an_auth_failure_in_health(engine, cipher, plain_dovecot, tmp_path):
+    """Each refusal is kept (`imap_refusals`) and health counts it with the SMTP auth failures
+    of the mailbox whose login it was: one is WATCH, a second after a resume THROTTLED; a
+    week on, out of the window, none."""
+    settings = engage_settings(self_signed_cert(tmp_path))
+    sender, recipient = two_boxes(
+        engine, cipher, plain_dovecot, imap_password_enc=cipher.encrypt("wrong")
+    )
+    deliver(engine, plain_dovecot, sender, recipient)
+    clock = FixedClock(NINE + timedelta(minutes=10))
+    engage(engine, clock, settings, cipher)
+    reason = box_state(engine, recipient).paused_reason
+    with Session(engine) as session:
+        [refusal] = session.scalars(select(ImapRefusal)).all()
+    assert (refusal.mailbox_id, refusal.at, refusal.reason) == (recipient, clock.now(), reason)
+    monday = NINE.date()
+    assert refusal.local_date == monday
+    with engine.connect() as conn:
+        assert placement.by_day(conn, monday, monday)[recipient, monday].auth_failures == 1
+    health_store.refresh(engine, settings, clock.now())
+    with Session(engine) as session:
+        verdict = session.get_one(MailboxHealth, recipient)
+    assert (verdict.state, verdict.auth_failures) == (HealthState.WATCH, 1)
+    assert verdict.reason == "1 auth failures (watch at 1)"
+
+    # Resumed with the password still wrong: refused again, paused again, counted again.
+    set_state(engine, "rcpt@r.example", MailboxState.ACTIVE, None, clock)
+    clock.advance(minutes=settings.engage_recheck_minutes)
+    engage(engine, clock, settings, cipher)
+    assert box_state(engine, recipient).paused_reason == reason
+    health_store.refresh(engine, settings, clock.now())
+    with Session(engine) as session:
+        verdict = session.get_one(MailboxHealth, recipient)
+        assert len(session.scalars(select(ImapRefusal)).all()) == 2
+    assert (verdict.state, verdict.auth_failures) == (HealthState.THROTTLED, 2)
+    assert verdict.reason == "2 auth failures (throttled at 2)"
+    with Session(engine) as session:  # the sender's logins were never refused, its mail unplaced
+        assert session.get(MailboxHealth, sender) is None
+
+    later = clock.now() + timedelta(days=settings.health_window_days + 1)
+    health_store.refresh(engine, settings, later)
+    with Session(engine) as session:
+        assert session.get(MailboxHealth, recipient) is None  # nothing in the window
 
 
 def test_a_connection_dropped_mid_session_fails_that_mailbox_and_loses_nothing(
@@ -254,3 +304,34 @@ def test_an_untrusted_certificate_pauses_engagement_and_plaintext_goes_to_loopba
         engage(engine, FixedClock(NINE + timedelta(minutes=10)), settings, cipher)
     assert box_state(engine, recipient).paused_reason.startswith("certificate of localhost:")
     assert "plaintext IMAP is allowed to loopback only" in box_state(engine, sender).paused_reason
+    with Session(engine) as session:  # paused, but no login was refused: no auth failure
+        assert session.scalars(select(ImapRefusal)).all() == []
+
+
+def test_mail_whose_message_id_is_not_a_warmup_id_is_settled_in_one_pass(
+    engine, cipher, plain_dovecot, tmp_path
+):
+    """Neither side looks for it: the recipient's row is NOT_FOUND with the reason, the
+    sender's copy ABSENT, and neither mailbox is due again (the run leased each once; a copy
+    left PENDING kept its sender due, leased again and again up to the run's limit)."""
+    settings = engage_settings(self_signed_cert(tmp_path))
+    sender, recipient = two_boxes(engine, cipher, plain_dovecot)
+    with Session(engine) as session, session.begin():
+        job = add_job(
+            session,
+            session.get_one(Mailbox, sender),
+            session.get_one(Mailbox, recipient),
+            NINE,
+            JobStatus.SENT,
+        )
+        message_id = job.message_id
+        add_engagement(session, job)
+    clock = FixedClock(NINE + timedelta(minutes=10))
+    summary = engage(engine, clock, settings, cipher)
+    assert summary.mailboxes == 2
+    e = rows(engine)[message_id]
+    assert e.done and e.placement is Placement.NOT_FOUND
+    assert e.error == "not a warmup Message-ID: not looked for"
+    assert e.sent_copy is SentCopy.ABSENT
+    with engine.connect() as conn:
+        assert due_mailboxes(conn, clock.now(), 100) == []

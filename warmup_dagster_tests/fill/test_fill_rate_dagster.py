@@ -5,10 +5,14 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from warmup_dagster.assets.fill_rate import fill_rate
 from warmup_dagster.clock import RealClock
+from warmup_dagster.db.models import JobKind, JobStatus, Mailbox, Placement, WarmupJob
 from warmup_dagster.definitions import defs
+from warmup_dagster.engagement.record import record_placements
 from warmup_dagster.partitions import EARLIEST_TIMEZONE, daily_partitions, fill_days, last_day
 from warmup_dagster.resources import WarmupDatabase
 from warmup_dagster.sensors.fill_rate import (
@@ -18,6 +22,7 @@ from warmup_dagster.sensors.fill_rate import (
     latest_closed,
 )
 from warmup_dagster.settings import load_settings
+from warmup_dagster_tests.factories import add_engagement, add_job
 from warmup_dagster_tests.fill.days import BOXES, DAY
 
 MONDAY = DAY.date()
@@ -62,6 +67,104 @@ def test_materializing_a_date_records_its_figures_and_checks(
     }
     assert checks["quota_met"].severity is dg.AssetCheckSeverity.ERROR
     assert values(checks["quota_met"].metadata)["below"].startswith(f"{BOXES[2]}: 0 of 4")
+
+
+def test_where_the_dates_mail_landed_is_in_its_metadata(
+    sent_day, engine, db_url, instance, monkeypatch
+):
+    """Engagements of the day's four sends recorded with known placements (through the
+    engagement package's writer), one still looked for, one of another date: the date's
+    metadata has those counts and rates, and the senders with mail in spam or not found."""
+    reader = sent_day.ids[BOXES[3]]  # the pool mailbox that received the mail
+    by_recipient = {
+        "fine@x.example": Placement.INBOX,
+        "ok@x.example": Placement.SPAM,
+        "a@x.example": Placement.INBOX,
+        "b@x.example": Placement.NOT_FOUND,
+    }
+    with Session(engine) as session, session.begin():
+        sent = session.scalars(
+            select(WarmupJob).where(
+                WarmupJob.kind == JobKind.SEND, WarmupJob.status == JobStatus.SENT
+            )
+        ).all()
+        assert sorted(j.recipient_email for j in sent) == sorted(by_recipient)
+        decided = {
+            add_engagement(session, j, recipient_id=reader).id: by_recipient[j.recipient_email]
+            for j in sent
+        }
+        box1 = session.get_one(Mailbox, sent_day.ids[BOXES[1]])
+        to = session.get_one(Mailbox, reader)
+        later = DAY.replace(hour=11)
+        add_engagement(session, add_job(session, box1, to, later, JobStatus.SENT))  # pending
+        sunday = add_job(session, box1, to, DAY - timedelta(hours=13), JobStatus.SENT)
+        add_engagement(session, sunday, Placement.SPAM)  # local date 2026-03-01
+    record_placements(engine, decided, sent_day.clock.now())
+
+    use_clock(monkeypatch, DAY.replace(hour=23))
+    result = dg.materialize(
+        [fill_rate],
+        resources={"warmup_db": WarmupDatabase(database_url=db_url)},
+        partition_key="2026-03-02",
+        instance=instance,
+    )
+    [event] = result.get_asset_materialization_events()
+    metadata = values(event.materialization.metadata)
+    placement = {
+        k: metadata[k]
+        for k in (
+            "placed",
+            "placed_inbox",
+            "placed_spam",
+            "placed_not_found",
+            "placement_pending",
+            "inbox_rate",
+            "spam_rate",
+            "not_found_rate",
+            "bounces",
+            "auth_failures",
+        )
+    }
+    assert placement == {
+        "placed": 4,
+        "placed_inbox": 2,
+        "placed_spam": 1,
+        "placed_not_found": 1,
+        "placement_pending": 1,
+        "inbox_rate": 0.5,
+        "spam_rate": 0.25,
+        "not_found_rate": 0.25,
+        "bounces": 1,  # box0's mail to code550@, refused for good
+        "auth_failures": 0,
+    }
+    assert [r.data for r in metadata["worst_placement"].records] == [
+        {
+            "email": BOXES[0],
+            "placed": 2,
+            "inbox_rate": 0.5,
+            "spam_rate": 0.5,
+            "not_found_rate": 0.0,
+        },
+        {
+            "email": BOXES[1],
+            "placed": 2,
+            "inbox_rate": 0.5,
+            "spam_rate": 0.0,
+            "not_found_rate": 0.5,
+        },
+    ]
+
+    # A date whose mail nobody placed has counts of 0 and no rates.
+    result = dg.materialize(
+        [fill_rate],
+        resources={"warmup_db": WarmupDatabase(database_url=db_url)},
+        partition_key="2026-02-28",
+        instance=instance,
+    )
+    [event] = result.get_asset_materialization_events()
+    metadata = values(event.materialization.metadata)
+    assert (metadata["placed"], metadata["placement_pending"]) == (0, 0)
+    assert not {"inbox_rate", "spam_rate", "not_found_rate"} & set(metadata)
 
 
 def test_the_sensors_job_materializes_past_dates_one_run_each(

@@ -51,7 +51,7 @@ def test_the_asset_judges_every_mailbox_and_shows_the_unhealthy_ones(
     table = metadata["not_healthy"]
     assert table.index(a_email) < table.index("WATCH")  # the worst first
     assert "spam rate 90% of 20 placed (paused at 60%)" in table
-    assert "1 SMTP auth failures (watch at 1)" in table
+    assert "1 auth failures (watch at 1)" in table
 
 
 def test_the_sensor_launches_once_a_period_and_not_with_engagement_off(

@@ -45,7 +45,7 @@ def test_the_worst_signal_is_the_state_and_every_signal_past_a_step_says_why():
     assert verdict.reasons == (
         "spam rate 25% of 12 placed (watch at 20%)",
         "3 bounces (throttled at 3)",
-        "1 SMTP auth failures (watch at 1)",
+        "1 auth failures (watch at 1)",
     )
     assert judge(Figures(auth_failures=5), T).state is HealthState.PAUSED
     assert judge(Figures(bounces=2), T).state is HealthState.WATCH

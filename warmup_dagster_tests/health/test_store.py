@@ -19,35 +19,14 @@ from warmup_dagster.db.models import (
     Mailbox,
     MailboxHealth,
     Placement,
-    SentCopy,
 )
 from warmup_dagster.health import placement, store
 from warmup_dagster.planning.planner import plan_mailboxes
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.conftest import MONDAY_5AM, TEST_SECRET
-from warmup_dagster_tests.factories import add_job, add_mailbox, add_user, log_send
+from warmup_dagster_tests.factories import add_engagement, add_job, add_mailbox, add_user, log_send
 
 HEALTH = {"WARMUP_HEALTH_MIN_MESSAGES": "10", "WARMUP_DAILY_VARIANCE": "0"}
-
-
-def engagement(session, job, placement_: Placement, local_date=None) -> None:
-    session.add(
-        Engagement(
-            job_id=job.id,
-            message_id=job.message_id,
-            recipient_mailbox_id=job.recipient_mailbox_id,
-            sender_mailbox_id=job.mailbox_id,
-            turn=1,
-            sent_at=job.due_at,
-            local_date=local_date or job.local_date,
-            due_at=job.due_at,
-            done=placement_ is not Placement.PENDING,
-            placement=placement_,
-            sent_copy=SentCopy.PENDING,
-            created_at=job.due_at,
-            updated_at=job.due_at,
-        )
-    )
 
 
 def refusal(session, sender, to, at, code: int, status: JobStatus, late: bool = False) -> None:
@@ -59,7 +38,7 @@ def refusal(session, sender, to, at, code: int, status: JobStatus, late: bool = 
 def mail(session, sender, to, at, placements: dict[Placement, int]) -> None:
     for where, n in placements.items():
         for _ in range(n):
-            engagement(session, add_job(session, sender, to, at, JobStatus.SENT), where)
+            add_engagement(session, add_job(session, sender, to, at, JobStatus.SENT), where)
 
 
 def boxes(engine, cipher, n=3):
