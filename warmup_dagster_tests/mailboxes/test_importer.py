@@ -296,11 +296,11 @@ def test_hostile_files_are_rejected_whole_and_the_pool_is_unchanged(engine, ciph
         ]
     update = [row("a1@bücher.example", daily_limit=99), row("new@carl.example", "carl")]
     hostile = {
-        "line 2, encoding: is not UTF-8 at column 5": csv_text(
+        "line 2, email: is not UTF-8 on line 2 at column 5": csv_text(
             [*update, row("b@x.example", display_name="José")]
         ).encode("latin-1"),
         "line 1, file: has a header row but no mailbox rows": csv_text([]).encode(),
-        "line 3, row: has a field longer than 65,536 characters": csv_text(
+        "line 3, display_name: is longer than 65,536 characters": csv_text(
             [*update[:1], row("b@x.example", display_name="x" * 70_000)]
         ).encode(),
         "line 3, smtp_host: '999.1.1.1' is not an IPv4 address": csv_text(
