@@ -353,3 +353,33 @@ def test_passwords_are_kept_exactly_as_given():
     )
     assert errors == []
     assert (rows[0].smtp_password, rows[0].imap_password) == ("  pa ss  ", " ")
+
+
+# A value for every column that parses, and the row it goes in (the OAuth2 columns need
+# auth oauth2).
+_GOOD = {
+    **row("a@x.example"),
+    "display_name": "Ann Lee",
+    "plan": "default",
+    "weekdays_only": "true",
+}
+_GOOD_OAUTH = {**_GOOD, "auth": "oauth2", "oauth_provider": "google", "oauth_refresh_token": "rt"}
+_OAUTH_COLUMNS = ("auth", "oauth_provider", "oauth_refresh_token")
+_MESSAGES = ("contains control characters", "contains a line break", "contains a NUL character")
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize("char", ["\r", "\n", "\r\n", "\0"], ids=["CR", "LF", "CRLF", "NUL"])
+def test_cr_lf_and_nul_are_refused_in_every_column_wherever_they_are(column, char):
+    """At the start, in the middle and at the end of the value: never stripped as if it were
+    whitespace, always an error naming the row and that column (and no other)."""
+    base = _GOOD_OAUTH if column in _OAUTH_COLUMNS else _GOOD
+    rows, errors = _parse(csv_text([base]))
+    assert errors == [] and len(rows) == 1  # the row is good without the character
+    value = str(base[column])
+    middle = len(value) // 2
+    for hostile in (char + value, value[:middle] + char + value[middle:], value + char):
+        rows, errors = _parse(csv_text([row("z@z.example"), {**base, column: hostile}]))
+        assert [r.email for r in rows] == ["z@z.example"]
+        assert {(e.line, e.field) for e in errors} == {(3, column)}, hostile
+        assert any(e.message in _MESSAGES for e in errors)
