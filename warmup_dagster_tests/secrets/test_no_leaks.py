@@ -304,7 +304,6 @@ def _refuse_send_log_writes(engine, backend: str) -> None:
             )
 
 
-@pytest.mark.slow(6)
 def test_a_failing_run_leaks_no_password(
     db_url, backend, engine, instance, tmp_path, monkeypatch, servers, captured_logs
 ):
