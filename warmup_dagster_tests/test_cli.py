@@ -88,7 +88,7 @@ def test_import_of_a_file_that_is_not_utf8_is_one_message_naming_the_line(warmup
     path.write_bytes(csv_text([row("a@ann.example", display_name="José")]).encode("cp1252"))
     result = warmup("mailboxes", "import", str(path))
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "line 2, encoding: is not UTF-8 at column " in result.output
+    assert "line 2, display_name: is not UTF-8 on line 2 at column " in result.output
     assert "0 mailboxes" in warmup("mailboxes", "list").output
 
 

@@ -57,7 +57,9 @@ MAX_FIELD_LENGTH = 320
 # Refresh tokens are opaque and long at some providers (Microsoft's run past 1,000 characters).
 MAX_TOKEN_LENGTH = 8_192
 
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 control characters, DEL, and the line and paragraph separators (which Python's
+# `splitlines` breaks lines at): never part of a value in the CSV, passwords included.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PROVIDERS = ", ".join(PROVIDERS)
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
@@ -131,22 +133,27 @@ class _RowParser:
         self.errors.append(RowError(self.line, field, message))
 
     def text(self, field: str, *, required: bool = True, limit: int = MAX_FIELD_LENGTH) -> str:
-        value = (self.raw.get(field) or "").strip()
+        """The value without its surrounding whitespace. A control character is refused
+        wherever it is: a CR, LF or NUL at either end is not whitespace to drop silently (only
+        spaces and tabs are)."""
+        given = self.raw.get(field) or ""
+        value = given.strip()
+        if CONTROL_RE.search(given.strip(" \t")):
+            self.fail(field, "contains control characters")
+        elif required and not value:
+            self.fail(field, "is empty")
+        elif len(value) > limit:
+            self.fail(field, f"is longer than {limit} characters")
+        return value
+
+    def secret(self, field: str, *, required: bool, limit: int = MAX_FIELD_LENGTH) -> str:
+        """A password or a refresh token: kept exactly as given (spaces are a password's own),
+        only checked. The messages never quote it."""
+        value = self.raw.get(field) or ""
         if required and not value:
             self.fail(field, "is empty")
         elif len(value) > limit:
             self.fail(field, f"is longer than {limit} characters")
-        elif CONTROL_RE.search(value):
-            self.fail(field, "contains control characters")
-        return value
-
-    def secret(self, field: str, *, required: bool) -> str:
-        """A password: kept exactly as given (spaces are a password's own), only checked."""
-        value = self.raw.get(field) or ""
-        if required and not value:
-            self.fail(field, "is empty")
-        elif len(value) > MAX_FIELD_LENGTH:
-            self.fail(field, f"is longer than {MAX_FIELD_LENGTH} characters")
         elif CONTROL_RE.search(value):
             self.fail(field, "contains control characters")
         return value
@@ -220,7 +227,7 @@ class _RowParser:
         """(passwords required, OAuth2 provider, refresh token) from `auth` and its columns."""
         auth = self.text("auth", required=False).lower() or PASSWORD
         provider = self.text("oauth_provider", required=False).lower() or None
-        token = self.text("oauth_refresh_token", required=False, limit=MAX_TOKEN_LENGTH) or None
+        token = self.secret("oauth_refresh_token", required=False, limit=MAX_TOKEN_LENGTH) or None
         if auth == PASSWORD:
             for field, value in (("oauth_provider", provider), ("oauth_refresh_token", token)):
                 if value is not None:

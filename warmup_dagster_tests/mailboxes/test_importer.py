@@ -11,7 +11,8 @@ from warmup_dagster.db.models import Mailbox, MailboxOAuth, MailboxState, Plan, 
 from warmup_dagster.mailboxes.importer import ImportRejected, import_mailboxes
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster.progress import StageLine
-from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
+from warmup_dagster_tests.mailboxes.csvdata import COLUMNS, csv_text, row
+from warmup_dagster_tests.secrets.snapshot import database_rows
 
 
 @pytest.fixture
@@ -296,11 +297,11 @@ def test_hostile_files_are_rejected_whole_and_the_pool_is_unchanged(engine, ciph
         ]
     update = [row("a1@bücher.example", daily_limit=99), row("new@carl.example", "carl")]
     hostile = {
-        "line 2, encoding: is not UTF-8 at column 5": csv_text(
+        "line 2, email: is not UTF-8 on line 2 at column 5": csv_text(
             [*update, row("b@x.example", display_name="José")]
         ).encode("latin-1"),
         "line 1, file: has a header row but no mailbox rows": csv_text([]).encode(),
-        "line 3, row: has a field longer than 65,536 characters": csv_text(
+        "line 3, display_name: is longer than 65,536 characters": csv_text(
             [*update[:1], row("b@x.example", display_name="x" * 70_000)]
         ).encode(),
         "line 3, smtp_host: '999.1.1.1' is not an IPv4 address": csv_text(
@@ -314,9 +315,101 @@ def test_hostile_files_are_rejected_whole_and_the_pool_is_unchanged(engine, ciph
         assert _snapshot(engine) == before
 
 
-def test_passwords_are_stored_exactly_as_given(engine, cipher, run_import):
-    run_import([row("a@x.example", smtp_password="  spaced pw\u00a0", imap_password=" ")])
+def test_secrets_are_stored_exactly_as_given(engine, cipher, run_import):
+    run_import(
+        [
+            row("a@x.example", smtp_password="  spaced pw\u00a0", imap_password=" "),
+            row("b@x.example", auth="oauth2", oauth_provider="google", smtp_password="",
+                imap_password="", oauth_refresh_token=" 1//0g-token \u3000"),
+        ]
+    )  # fmt: skip
     with Session(engine) as session:
-        box = session.scalars(select(Mailbox)).one()
-        assert cipher.decrypt(box.smtp_password_enc) == "  spaced pw\u00a0"
-        assert cipher.decrypt(box.imap_password_enc) == " "
+        boxes = {b.email: b for b in session.scalars(select(Mailbox))}
+        token = session.scalars(select(MailboxOAuth.refresh_token_enc)).one()
+    assert cipher.decrypt(boxes["a@x.example"].smtp_password_enc) == "  spaced pw\u00a0"
+    assert cipher.decrypt(boxes["a@x.example"].imap_password_enc) == " "
+    # A refresh token is a secret too: its spaces are not stripped (before, they were).
+    assert cipher.decrypt(token) == " 1//0g-token \u3000"
+
+
+# What SQL, LIKE patterns and escapes are made of, in every column that takes free text.
+SQL_HOSTILE = {
+    "email": "o'brien%_x`{}@ann.example",
+    "user": "'; DROP TABLE mailboxes; --",
+    "display_name": "Robert'); DROP TABLE users;--",
+    "smtp_username": "x' OR '1'='1' -- %s %(p)s ? :p $1",
+    "smtp_password": "'; DROP TABLE mailboxes; --\\' \" % _ \\x00",
+    "imap_username": "\\'\\\"\\\\ \\n \\%",
+    "imap_password": "%_%\\_%' UNION SELECT smtp_password_enc FROM mailboxes --",
+}
+
+
+def test_sql_metacharacters_are_stored_verbatim_and_touch_nothing_else(engine, cipher, run_import):
+    """Quotes, comments, LIKE wildcards and backslashes go in as values; the pool's other
+    rows (an owner named `%`'s neighbours, an address matching `%` as a pattern) are not
+    touched, and a re-import of the same rows updates exactly them."""
+    run_import([row("a1@ann.example"), row("b1@bob.example", "bob"), row("c1@cn.example", "a_n")])
+    with engine.connect() as conn:
+        tables = set(database_rows(engine))
+        untouched = conn.execute(
+            text("SELECT * FROM mailboxes WHERE email <> :e ORDER BY id"),
+            {"e": SQL_HOSTILE["email"]},
+        ).all()
+    hostile = [
+        row(SQL_HOSTILE["email"], SQL_HOSTILE["user"], **{k: v for k, v in SQL_HOSTILE.items()
+            if k not in ("email", "user")}),
+        row("%@ann.example", "%", smtp_password="%", imap_password="_"),
+        row("_@ann.example", "_", smtp_password="\\", imap_password="'"),
+    ]  # fmt: skip
+    for attempt in (1, 2):  # the second time, an update of the same rows
+        summary = run_import(hostile)
+        assert (summary.created, summary.updated) == ((3, 0) if attempt == 1 else (0, 3))
+        assert set(database_rows(engine)) == tables
+        with Session(engine) as session:
+            boxes = {b.email: b for b in session.scalars(select(Mailbox))}
+            users = {u.id: u.name for u in session.scalars(select(User))}
+        box = boxes[SQL_HOSTILE["email"]]
+        assert users[box.user_id] == SQL_HOSTILE["user"]
+        assert box.display_name == SQL_HOSTILE["display_name"]
+        assert (box.smtp_username, box.imap_username) == (
+            SQL_HOSTILE["smtp_username"],
+            SQL_HOSTILE["imap_username"],
+        )
+        assert cipher.decrypt(box.smtp_password_enc) == SQL_HOSTILE["smtp_password"]
+        assert cipher.decrypt(box.imap_password_enc) == SQL_HOSTILE["imap_password"]
+        assert users[boxes["%@ann.example"].user_id] == "%"
+        assert cipher.decrypt(boxes["%@ann.example"].smtp_password_enc) == "%"
+        assert cipher.decrypt(boxes["_@ann.example"].smtp_password_enc) == "\\"
+        assert cipher.decrypt(boxes["_@ann.example"].imap_password_enc) == "'"
+        assert sorted(users.values()) == sorted(
+            ["ann", "bob", "a_n", SQL_HOSTILE["user"], "%", "_"]
+        )
+        with engine.connect() as conn:
+            rows_now = conn.execute(
+                text("SELECT * FROM mailboxes WHERE email IN (:a, :b, :c) ORDER BY id"),
+                {"a": "a1@ann.example", "b": "b1@bob.example", "c": "c1@cn.example"},
+            ).all()
+        assert rows_now == untouched  # the pool as it was, every column
+
+
+def test_cr_lf_and_nul_in_any_column_import_nothing(engine, run_import):
+    """One file, one hostile row per column (CR LF, LF, CR or NUL at the end or inside): every
+    row named with its column, nothing imported, the pool as it was."""
+    run_import([row("a1@ann.example"), row("a2@ann.example")])
+    before = database_rows(engine)
+    base = {**row("z@x.example"), "display_name": "Ann", "plan": "default", "weekdays_only": "1"}
+    oauth = {"auth": "oauth2", "oauth_provider": "google", "oauth_refresh_token": "rt"}
+    chars = ["\r\n", "\n", "\r", "\0"]
+    rows, expected, line = [], set(), 2
+    for n, column in enumerate(COLUMNS):
+        given = {**base, **(oauth if column in oauth else {}), "email": f"m{n}@x.example"}
+        value, char = str(given[column]), chars[n % len(chars)]
+        given[column] = value + char if n % 2 else value[:1] + char + value[1:]
+        rows.append(given)
+        expected.add((line, column))
+        line += csv_text([given]).count("\n") - 1  # the lines this record takes
+    with pytest.raises(ImportRejected) as refused:
+        run_import(rows)
+    assert {(e.line, e.field) for e in refused.value.errors} == expected
+    assert f"{len(COLUMNS)} of {len(COLUMNS)} rows rejected" in str(refused.value)
+    assert database_rows(engine) == before

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from warmup_dagster.db.models import Security
-from warmup_dagster.mailboxes.csvsource import MAX_CSV_FIELD, read_rows
+from warmup_dagster.mailboxes.csvsource import MAX_CSV_FIELD, MAX_LINE_BYTES, read_rows
 from warmup_dagster.mailboxes.rows import MailboxRow, RowError
 from warmup_dagster_tests.mailboxes.csvdata import COLUMNS, csv_text, row
 
@@ -201,8 +201,8 @@ def test_bytes_that_are_not_utf8_are_refused_with_line_column_and_offset():
 
     assert [r.email for r in rows] == ["a@x.example"]
     [error] = errors
-    assert (error.line, error.field) == (3, "encoding")
-    assert f"is not UTF-8 at column {column} (byte offset {offset}:" in error.message
+    assert (error.line, error.field) == (3, "display_name")  # the column the byte is in
+    assert f"is not UTF-8 on line 3 at column {column} (byte offset {offset}:" in error.message
     # Column counts characters: the UTF-8 'ü' before the bad byte is one, not two.
     good = csv_text([row("a@x.example", display_name="Müller")]).encode()
     bad = good.replace("Müller".encode(), "Mü".encode() + b"\xff" + b"ller")
@@ -279,11 +279,66 @@ def test_a_huge_field_is_an_error_naming_the_line_its_record_starts_on():
     text += csv_text([row("c@x.example", display_name="line\n" + huge)]).split("\r\n", 1)[1]
     rows, errors = _parse(text)
     assert [r.email for r in rows] == ["b@x.example"]
-    assert [(e.line, e.field) for e in errors] == [(2, "display_name"), (5, "row")]
-    assert "has a field longer than 65,536 characters" in errors[-1].message
-    # One line longer than the line limit is not read into memory whole.
-    rows, errors = _parse_bytes(csv_text([row("a@x.example")]).encode() + b"x" * (2 << 20))
-    assert errors[-1].line == 3 and errors[-1].field == "line"
+    assert [(e.line, e.field) for e in errors] == [(2, "display_name"), (5, "display_name")]
+    assert errors[-1].message == "is longer than 65,536 characters; not read on"
+    # A field of exactly the limit is read.
+    rows, errors = _parse(csv_text([row("a@x.example", plan="p" * MAX_CSV_FIELD)]))
+    assert [(e.line, e.field) for e in errors] == [(2, "plan")]
+    assert errors[0].message == "is longer than 320 characters"
+
+
+@pytest.mark.parametrize("column", [*COLUMNS, "(past the last)"])
+def test_a_huge_field_in_any_column_is_named_by_its_column(column):
+    """The csv module only says that a field was too long; the error names which, quoted or
+    not, with quotes and commas inside, after a multi-line field of the same record."""
+    huge = 'a "quoted", value ' * (MAX_CSV_FIELD // 10)
+    first = row("a@x.example", display_name="Ann\r\nLee", user='o"brien, jr')
+    if column == "(past the last)":
+        quoted = '"' + huge.replace('"', '""') + '"'
+        line = csv_text([first]).split("\r\n", 1)[1].removesuffix("\r\n") + f",{quoted}\r\n"
+        text = csv_text([row("z@x.example")]) + line
+    else:
+        text = csv_text([row("z@x.example"), {**first, column: huge}])
+    rows, errors = _parse(text)
+    assert [r.email for r in rows] == ["z@x.example"]
+    [error] = errors
+    if column == "(past the last)":
+        assert (error.line, error.field) == (3, "row")
+        assert "a field after the last column longer than 65,536 characters" in error.message
+    else:
+        assert (error.line, error.field) == (3, column)
+        assert error.message == "is longer than 65,536 characters; not read on"
+
+
+def test_a_line_or_a_record_over_its_limit_is_refused_and_not_read_into_memory():
+    # One physical line over MAX_LINE_BYTES, after blank lines: not read whole, named by the
+    # line its record starts on and the column the long field is in.
+    data = csv_text([row("a@x.example")]).encode() + b"\r\n\r\n" + b"x" * (2 << 20)
+    rows, errors = _parse_bytes(data)
+    assert [r.email for r in rows] == ["a@x.example"]
+    assert [(e.line, e.field) for e in errors] == [(5, "email")]
+    assert errors[0].message == (
+        "is longer than 65,536 characters; line 5 is longer than 1,024 KiB; not read on"
+    )
+    # The long line inside a quoted field that began two lines earlier, in column smtp_host.
+    columns = ["email", "user", "smtp_host", *[c for c in COLUMNS if c not in ("email", "user",
+               "smtp_host")]]  # fmt: skip
+    start = csv_text([row("a@x.example")], columns).encode() + b'b@x.example,bob,"one\ntwo\n'
+    rows, errors = _parse_bytes(start + "é".encode() * (MAX_LINE_BYTES // 2 + 1))
+    assert [(e.line, e.field) for e in errors] == [(3, "smtp_host")]
+    assert "line 5 is longer than 1,024 KiB" in errors[0].message
+    # A line of commas: no field is long, the line is.
+    rows, errors = _parse_bytes(start.split(b"b@x")[0] + b"," * (2 << 20))
+    assert [(e.line, e.field) for e in errors] == [(3, "row")]
+    assert errors[0].message == "line 3 is longer than 1,024 KiB; not read on"
+    # A record whose lines are each short but together over MAX_RECORD_BYTES.
+    field = '"' + ("y" * 1000 + "\n") * 60 + '"'  # 60 KiB, under the field limit
+    record = ",".join([field] * len(COLUMNS)) + "\r\n"
+    rows, errors = _parse(csv_text([row("a@x.example")]) + record + csv_text([row("c@x.example")]))
+    assert [r.email for r in rows] == ["a@x.example"]  # not read on past it
+    [error] = errors
+    assert (error.line, error.field) == (3, "row")
+    assert error.message.startswith("is longer than 1,024 KiB (lines 3-")
 
 
 def test_a_bad_record_after_blank_lines_and_across_lines_is_named_by_its_first_line():
@@ -298,3 +353,33 @@ def test_passwords_are_kept_exactly_as_given():
     )
     assert errors == []
     assert (rows[0].smtp_password, rows[0].imap_password) == ("  pa ss  ", " ")
+
+
+# A value for every column that parses, and the row it goes in (the OAuth2 columns need
+# auth oauth2).
+_GOOD = {
+    **row("a@x.example"),
+    "display_name": "Ann Lee",
+    "plan": "default",
+    "weekdays_only": "true",
+}
+_GOOD_OAUTH = {**_GOOD, "auth": "oauth2", "oauth_provider": "google", "oauth_refresh_token": "rt"}
+_OAUTH_COLUMNS = ("auth", "oauth_provider", "oauth_refresh_token")
+_MESSAGES = ("contains control characters", "contains a line break", "contains a NUL character")
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize("char", ["\r", "\n", "\r\n", "\0"], ids=["CR", "LF", "CRLF", "NUL"])
+def test_cr_lf_and_nul_are_refused_in_every_column_wherever_they_are(column, char):
+    """At the start, in the middle and at the end of the value: never stripped as if it were
+    whitespace, always an error naming the row and that column (and no other)."""
+    base = _GOOD_OAUTH if column in _OAUTH_COLUMNS else _GOOD
+    rows, errors = _parse(csv_text([base]))
+    assert errors == [] and len(rows) == 1  # the row is good without the character
+    value = str(base[column])
+    middle = len(value) // 2
+    for hostile in (char + value, value[:middle] + char + value[middle:], value + char):
+        rows, errors = _parse(csv_text([row("z@z.example"), {**base, column: hostile}]))
+        assert [r.email for r in rows] == ["z@z.example"]
+        assert {(e.line, e.field) for e in errors} == {(3, column)}, hostile
+        assert any(e.message in _MESSAGES for e in errors)

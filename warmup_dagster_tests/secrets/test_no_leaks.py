@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import quopri
+import traceback
 import urllib.parse
 import urllib.request
 from datetime import timedelta
@@ -153,18 +154,8 @@ def _pool_csv(dovecot, delivering, echoing) -> str:
     return csv_text(rows)
 
 
-@pytest.mark.slow(8)
-def test_planted_passwords_appear_nowhere(
-    db_url,
-    engine,
-    instance,
-    tmp_path,
-    monkeypatch,
-    servers,
-    captured_logs,
-    metrics_server,  # noqa: F811
-):
-    cert, dovecot, delivering, echoing = servers
+def _environment(db_url, tmp_path, monkeypatch, cert):
+    """The settings of the day, the CLI (its outputs kept) and a way to set the clock."""
     for name, value in {
         "WARMUP_DATABASE_URL": db_url,
         "WARMUP_SECRET_KEY": TEST_SECRET,
@@ -190,6 +181,42 @@ def test_planted_passwords_appear_nowhere(
     def at(when) -> None:
         monkeypatch.setenv("WARMUP_CLOCK_START", when.isoformat())
 
+    return cli, outputs, at
+
+
+def _resources(db_url: str) -> dict:
+    return {
+        "warmup_db": WarmupDatabase(database_url=db_url),
+        "warmup_secrets": WarmupSecrets(secret_key=dg.EnvVar("WARMUP_SECRET_KEY")),
+    }
+
+
+def _plan(resources: dict, instance):
+    """The planning run: every mailbox's day, as a range run."""
+    keys = [email(k) for k in "abcd"]
+    instance.add_dynamic_partitions("mailboxes", keys)
+    return dg.materialize(
+        [send_plan],
+        resources=resources,
+        instance=instance,
+        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+    )
+
+
+@pytest.mark.slow(8)
+def test_planted_passwords_appear_nowhere(
+    db_url,
+    engine,
+    instance,
+    tmp_path,
+    monkeypatch,
+    servers,
+    captured_logs,
+    metrics_server,  # noqa: F811
+):
+    cert, dovecot, delivering, echoing = servers
+    cli, outputs, at = _environment(db_url, tmp_path, monkeypatch, cert)
+
     # The pool, through the CLI, with a rejected import (a bad row carrying a password) first.
     at(MONDAY_5AM)
     pool = tmp_path / "pool.csv"
@@ -200,18 +227,8 @@ def test_planted_passwords_appear_nowhere(
     assert "created: 4" in cli("mailboxes", "import", str(pool))
     cli("config")
 
-    resources = {
-        "warmup_db": WarmupDatabase(database_url=db_url),
-        "warmup_secrets": WarmupSecrets(secret_key=dg.EnvVar("WARMUP_SECRET_KEY")),
-    }
-    keys = [email(k) for k in "abcd"]
-    instance.add_dynamic_partitions("mailboxes", keys)
-    planning = dg.materialize(
-        [send_plan],
-        resources=resources,
-        instance=instance,
-        tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
-    )
+    resources = _resources(db_url)
+    planning = _plan(resources, instance)
     at(SEND_AT)
     sending = send_job.execute_in_process(resources=resources, instance=instance)
     at(ENGAGE_AT)
@@ -258,6 +275,87 @@ def test_planted_passwords_appear_nowhere(
         events = "\n".join(dg.serialize_value(e) for e in instance.all_logs(result.run_id))
         assert events
         found += leaks(f"the {kind} run's event log and metadata", events)
+    for table, rows in database_rows(engine).items():
+        found += leaks(f"table {table}", repr(rows))
+    assert found == []
+
+
+REFUSAL = "send_log refuses writes (test)"
+
+
+def _refuse_send_log_writes(engine, backend: str) -> None:
+    """A real database refusal of every row the sender logs: its outcome write fails with an
+    error that is no outage (not retried), carrying the statement and its parameters (the
+    servers' replies) as SQLAlchemy words it, and the run fails."""
+    with engine.begin() as conn:
+        if backend == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_send_log BEFORE INSERT ON send_log "
+                f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_send_log() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{REFUSAL}'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_send_log BEFORE INSERT ON send_log "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_send_log()"
+            )
+
+
+def test_a_failing_run_leaks_no_password(
+    db_url, backend, engine, instance, tmp_path, monkeypatch, servers, captured_logs
+):
+    """A sender run that fails inside its op, after its sessions: c's 250 replies echo its
+    login, d's login is refused (535, echoed) at the echoing server, and then the database
+    refuses the outcome write. The exception it raises (with its chain and stack), the failure
+    events in the instance's event log (with their error's stack), every other event, the
+    logs and the stored rows hold no planted password in any form."""
+    cert, dovecot, delivering, echoing = servers
+    cli, outputs, at = _environment(db_url, tmp_path, monkeypatch, cert)
+    at(MONDAY_5AM)
+    pool = tmp_path / "pool.csv"
+    pool.write_text(_pool_csv(dovecot, delivering, echoing))
+    assert "created: 4" in cli("mailboxes", "import", str(pool))
+    resources = _resources(db_url)
+    assert _plan(resources, instance).success
+    _refuse_send_log_writes(engine, backend)
+
+    at(SEND_AT)
+    with pytest.raises(Exception) as raised:  # whatever it is, its text is searched
+        send_job.execute_in_process(resources=resources, instance=instance)
+    exception = "".join(traceback.format_exception(raised.value))  # its causes and stacks too
+    [run] = instance.get_runs(filters=dg.RunsFilter(job_name=send_job.name))
+    assert run.status is dg.DagsterRunStatus.FAILURE
+    records = instance.all_logs(run.run_id)
+    failures = [
+        r.dagster_event.step_failure_data.error.to_string()
+        for r in records
+        if r.dagster_event is not None and r.dagster_event.is_step_failure
+    ]
+    run_failures = [
+        r for r in records if r.dagster_event is not None and r.dagster_event.is_run_failure
+    ]
+    cli("mailboxes", "list")
+
+    # The run failed as described: inside its op, on the refused write, after the servers'
+    # replies (which echo the logins) were in hand: the statement's parameters are in the
+    # exception and in the failure event, scrubbed.
+    assert echoing.transactions >= 1 and echoing.logins_refused >= 1
+    assert len(failures) == 1 and run_failures
+    for text in (exception, failures[0]):
+        assert REFUSAL in text and "INSERT INTO send_log" in text
+        assert 'File "' in text  # the stack is part of what was searched
+        assert MASK in text  # the echoing server's replies, scrubbed before the write
+
+    found = leaks("the exception the run raised", exception)
+    found += leaks("the step failure's error and stack", "\n".join(failures))
+    found += leaks("the run's event log", "\n".join(dg.serialize_value(r) for r in records))
+    found += leaks("the run's config and tags", repr((run.run_config, run.tags)))
+    found += leaks("Python logging", "\n".join(captured_logs.texts))
+    for name, text in outputs.items():
+        found += leaks(f"the output of `warmup {name}`", text)
     for table, rows in database_rows(engine).items():
         found += leaks(f"table {table}", repr(rows))
     assert found == []
