@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from warmup_dagster.assets.send_plan import send_plan
 from warmup_dagster.cli import main
+from warmup_dagster.core.slots import PLAN_END_MARGIN
 from warmup_dagster.db.models import EngagementMailbox, Mailbox, MailboxState, SendLog
 from warmup_dagster.jobs import RANGE_END_TAG, RANGE_START_TAG, engage_job, send_job
 from warmup_dagster.resources import WarmupDatabase, WarmupSecrets
@@ -47,7 +48,10 @@ PASSWORDS = {
 WRONG_IMAP_AT_DOVECOT = "b"  # Dovecot knows another password for b: its login is refused
 WRONG_SMTP_AT_ECHO = "d"  # the echoing server knows another password for d: 535, echoed
 ECHOING = "cd"  # c and d send through the echoing server, a and b through the delivering one
-SEND_AT = MONDAY_5AM.replace(hour=21)  # the day's jobs are all due, the window still open
+# Every slot of the day is due (planned up to PLAN_END_MARGIN before the 22:00 end) and the
+# window still takes claims (until END_MARGIN, 3 minutes, before it): at 21:00 a mailbox whose
+# two slots fell after it sent nothing, and d's refusal did not happen (2 runs in 13).
+SEND_AT = MONDAY_5AM.replace(hour=22) - PLAN_END_MARGIN + timedelta(minutes=1)
 ENGAGE_AT = SEND_AT + timedelta(minutes=30)
 # aiosmtpd's own log: the test servers' side of the conversation, not the project's.
 SERVER_LOGGERS = ("mail.log",)
