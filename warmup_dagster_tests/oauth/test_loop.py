@@ -95,12 +95,12 @@ def oauth_pool(engine, cipher, smtp, dovecot, provider, n: int = 4) -> dict[str,
     return ids
 
 
-def expected_refreshes(session_times: list, lifetime: float = LIFETIME) -> int:
+def expected_refreshes(session_times: list) -> int:
     """Refreshes a mailbox needs for sessions at these times: the first, then one each time
     a session comes within the margin of the last token's expiry."""
     count, last = 0, None
     for at in sorted(set(session_times)):
-        if last is None or at >= last + timedelta(seconds=lifetime - MARGIN):
+        if last is None or at >= last + timedelta(seconds=LIFETIME - MARGIN):
             count, last = count + 1, at
     return count
 
