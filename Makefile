@@ -1,11 +1,12 @@
-# make demo: the embedded default with the demo pool.   make test: the whole suite.
+# make demo: the embedded default with the demo pool.   make test: the suite but the long fault
+# runs, which are make test-faults.
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
+.PHONY: install demo test test-faults lint format bench bench-import bench-plan bench-send bench-day \
 	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content \
 	bench-engage bench-kills clean \
 	ui-check
@@ -27,9 +28,16 @@ test: install
 	scripts/ensure_chromium.sh
 	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m 'not daemon'
+	$(BIN)/python -m pytest -m 'not daemon and not faults'
 	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
-	$(BIN)/python -m pytest -m daemon -n 0
+	$(BIN)/python -m pytest -m 'daemon and not faults' -n 0
+
+# The long fault-injection tests (docs/RELIABILITY.md), one at a time: 24 sender runs SIGKILLed
+# while mail flows into Dovecot, and the outages. A few minutes. Their quick parts are in make test.
+test-faults: install
+	scripts/ensure_postgres.sh
+	scripts/ensure_dovecot.sh
+	$(BIN)/python -m pytest -m faults -n 0 -rA -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .
