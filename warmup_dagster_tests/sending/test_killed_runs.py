@@ -125,7 +125,7 @@ def test_killed_runs_send_nothing_twice_and_leave_no_job_without_an_outcome(
 
 # `make test-faults`: the same scenario with the number of kills (#13, at least 20).
 @pytest.mark.faults
-@pytest.mark.slow(90)
+@pytest.mark.slow(25)
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_many_killed_runs_lose_nothing_and_double_at_most_one_message_in_ten_kills(
     engine, db_url, cipher, cert, dovecot, smtp, caplog
