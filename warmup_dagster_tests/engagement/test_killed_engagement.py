@@ -189,6 +189,13 @@ def test_an_engagement_run_killed_mid_pass_is_finished_by_the_next_once_and_lose
     summary = Engager(engine, clock, load_settings(values(cert)), cipher, KEY, "last").run()
     assert summary.failed_mailboxes == summary.paused_mailboxes == 0
 
+    assert_engaged_once(engine, dovecot, mail)
+
+
+def assert_engaged_once(engine, dovecot, mail: dict[str, tuple[str, str, str]]) -> None:
+    """Every message of `mail` handled once and nothing lost: found where it was delivered,
+    rescued and filed once (one copy, in its recipient's Warmup folder, seen), answered by one
+    reply job, its sender's copy filed once; every lease given back."""
     with Session(engine) as session:
         engagements = {e.message_id: e for e in session.scalars(select(Engagement))}
         jobs = list(session.scalars(select(WarmupJob)))
