@@ -32,12 +32,21 @@ test: install
 	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
 	$(BIN)/python -m pytest -m 'daemon and not faults' -n 0
 
-# The long fault-injection tests (docs/RELIABILITY.md), one at a time: 24 sender runs SIGKILLed
-# while mail flows into Dovecot, and the outages. A few minutes. Their quick parts are in make test.
+# The fault suite (docs/RELIABILITY.md), one test at a time: the long kill test (marked `faults`:
+# 30 sender runs SIGKILLed while mail flows into Dovecot, its figures printed), then the quick
+# fault tests that make test runs too (runs killed, outages of PostgreSQL, SMTP and Dovecot,
+# plans at once). About two minutes.
+FAULT_TESTS := warmup_dagster_tests/sending/test_killed_runs.py \
+	warmup_dagster_tests/sending/test_outages.py warmup_dagster_tests/sending/test_reclaim.py \
+	warmup_dagster_tests/engagement/test_killed_engagement.py \
+	warmup_dagster_tests/engagement/test_imap_outage.py warmup_dagster_tests/test_clock.py
 test-faults: install
 	scripts/ensure_postgres.sh
 	scripts/ensure_dovecot.sh
 	$(BIN)/python -m pytest -m faults -n 0 -rA -p no:cacheprovider
+	$(BIN)/python -m pytest -n 0 -p no:cacheprovider $(FAULT_TESTS)
+	$(BIN)/python -m pytest -n 0 -p no:cacheprovider warmup_dagster_tests/planning \
+		-k 'at_once or concurrent'
 
 lint: install
 	$(BIN)/ruff check .
