@@ -1,11 +1,12 @@
-# make demo: the embedded default with the demo pool.   make test: the whole suite.
+# make demo: the embedded default with the demo pool.   make test: the suite but the long fault
+# runs, which are make test-faults.
 SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench bench-import bench-plan bench-send bench-day \
+.PHONY: install demo test test-faults lint format bench bench-import bench-plan bench-send bench-day \
 	bench-fresh bench-first-plan bench-fill bench-metrics bench-retention bench-domains bench-content \
 	bench-engage bench-kills clean \
 	ui-check
@@ -27,9 +28,25 @@ test: install
 	scripts/ensure_chromium.sh
 	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m 'not daemon'
+	$(BIN)/python -m pytest -m 'not daemon and not faults'
 	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
-	$(BIN)/python -m pytest -m daemon -n 0
+	$(BIN)/python -m pytest -m 'daemon and not faults' -n 0
+
+# The fault suite (docs/RELIABILITY.md), one test at a time: the long kill test (marked `faults`:
+# 30 sender runs SIGKILLed while mail flows into Dovecot, its figures printed), then the quick
+# fault tests that make test runs too (runs killed, outages of PostgreSQL, SMTP and Dovecot,
+# plans at once). About two minutes.
+FAULT_TESTS := warmup_dagster_tests/sending/test_killed_runs.py \
+	warmup_dagster_tests/sending/test_outages.py warmup_dagster_tests/sending/test_reclaim.py \
+	warmup_dagster_tests/engagement/test_killed_engagement.py \
+	warmup_dagster_tests/engagement/test_imap_outage.py warmup_dagster_tests/test_clock.py
+test-faults: install
+	scripts/ensure_postgres.sh
+	scripts/ensure_dovecot.sh
+	$(BIN)/python -m pytest -m faults -n 0 -rA -p no:cacheprovider
+	$(BIN)/python -m pytest -n 0 -p no:cacheprovider $(FAULT_TESTS)
+	$(BIN)/python -m pytest -n 0 -p no:cacheprovider warmup_dagster_tests/planning \
+		-k 'at_once or concurrent'
 
 lint: install
 	$(BIN)/ruff check .

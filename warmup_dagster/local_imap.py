@@ -121,6 +121,33 @@ class LocalDovecot:
         if self.users is not None:
             self._write_users()
         self.config.write_text(self._config_text(mail_user, login_user))
+        self._launch()
+
+    def stop(self) -> None:
+        """Stop Dovecot and remove its folder (not a `mail_root` given); nothing when stopped."""
+        if self.folder is None:
+            return
+        self._stop_processes()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+
+    def halt(self) -> None:
+        """Stop Dovecot's processes and keep the rest (its folder, the mail, the users and the
+        ports): an outage, which `resume` ends."""
+        assert self.folder is not None, "the server is not started"
+        self._stop_processes()
+
+    def resume(self) -> None:
+        """Start Dovecot again after `halt`, as it was; returns once it accepts connections.
+
+        Raises:
+            RuntimeError: it did not start (the message carries its log); the folder is removed.
+        """
+        assert self.folder is not None, "the server is not started"
+        self._launch()
+
+    def _launch(self) -> None:
+        assert self.folder is not None
         log = self.folder / "dovecot.log"
         with open(self.folder / "stdout.log", "wb") as out:
             # Dovecot daemonizes but keeps its caller's stdout open: never a pipe.
@@ -133,10 +160,8 @@ class LocalDovecot:
             self.stop()
             raise RuntimeError(f"dovecot did not start (exit {result.returncode}):\n{text}")
 
-    def stop(self) -> None:
-        """Stop Dovecot and remove its folder (not a `mail_root` given); nothing when stopped."""
-        if self.folder is None:
-            return
+    def _stop_processes(self) -> None:
+        assert self.folder is not None
         pid_file = self.folder / "run" / "master.pid"
         pid = int(pid_file.read_text()) if pid_file.exists() else None
         subprocess.run(
@@ -147,8 +172,6 @@ class LocalDovecot:
         )
         if pid is not None:
             _wait_gone(pid)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder = None
 
     def add_user(self, login: str, password: str) -> None:
         """Add or change a user.

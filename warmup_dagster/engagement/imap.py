@@ -14,7 +14,8 @@ as the mailbox's `Security` says; plaintext only to loopback), finds the folders
    when missing); messages not found anywhere are looked for in the Warmup folder too (an
    earlier pass filed them and failed before it could record so);
 4. moves the owner's own copies of mail it sent, found by Message-ID in its Sent folder, into
-   the Warmup folder as well;
+   the Warmup folder as well (a copy not in Sent is looked for in the Warmup folder: an
+   earlier pass filed it and died before it could record so);
 5. now and then deletes mail in the Warmup folder older than the retention.
 
 MOVE where the server offers it, else COPY, `\\Deleted` and (UID) EXPUNGE. The session never
@@ -263,7 +264,13 @@ class _Session:
         if uids:
             if not warmup_exists:
                 self._create(self.folder)
+                warmup_exists = True
             self._move(uids, self.folder)
+        rest = [c for c in copies if c.message_id not in found]
+        if rest and warmup_exists:
+            # Filed by an earlier pass that died or failed before recording it.
+            self.client.select_folder(self.folder)
+            found |= self._find(rest)
         for c in copies:
             filed = c.message_id in found
             self.outcome.copies[c.engagement_id] = SentCopy.FILED if filed else SentCopy.ABSENT

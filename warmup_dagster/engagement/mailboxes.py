@@ -5,6 +5,10 @@ or a copy of a message it sent is due to be filed (`sent_copy` PENDING). An enga
 leases the due mailboxes it takes (`engagement_mailboxes.leased_until`) under one lock, so two
 runs never open sessions on the same mailbox; a run that dies leaves a lease that runs out.
 An IMAP login refused pauses the mailbox's engagement (`paused_reason`) until it is resumed.
+A mailbox whose last pass failed (its IMAP down, a session cut) is due again only
+`WARMUP_ENGAGE_RECHECK_MINUTES` after that pass, as the messages it was to look for are: the
+copies of mail it sent stay due meanwhile, and without the wait a run took the mailbox again at
+once, session after failed session, until its `WARMUP_ENGAGE_MAILBOXES_PER_RUN` were used up.
 """
 
 from __future__ import annotations
@@ -28,12 +32,19 @@ from warmup_dagster.db.models import (
 LOCK = "warmup-engagement"
 
 
-def due_mailboxes(conn: Connection, now: datetime, limit: int) -> list[int]:
-    """Ids of mailboxes with engagement work due, not paused and not leased; soonest first."""
+def due_mailboxes(
+    conn: Connection, now: datetime, limit: int, recheck: timedelta = timedelta(0)
+) -> list[int]:
+    """Ids of mailboxes with engagement work due, not paused, not leased and not failed within
+    `recheck` (`WARMUP_ENGAGE_RECHECK_MINUTES`); soonest first."""
     held = select(EngagementMailbox.mailbox_id).where(
         or_(
             EngagementMailbox.paused_reason.is_not(None),
             EngagementMailbox.leased_until > now,
+            and_(
+                EngagementMailbox.last_error.is_not(None),
+                EngagementMailbox.last_pass_at > now - recheck,
+            ),
         )
     )
     disabled = select(Mailbox.id).where(Mailbox.state == MailboxState.DISABLED)
@@ -59,10 +70,18 @@ def due_mailboxes(conn: Connection, now: datetime, limit: int) -> list[int]:
     return sorted(found, key=lambda box_id: found[box_id])[:limit]
 
 
-def lease(engine: Engine, now: datetime, limit: int, worker_id: str, seconds: float) -> list[int]:
-    """Take up to `limit` due mailboxes for this run until `now + seconds` (clock time)."""
+def lease(
+    engine: Engine,
+    now: datetime,
+    limit: int,
+    worker_id: str,
+    seconds: float,
+    recheck: timedelta = timedelta(0),
+) -> list[int]:
+    """Take up to `limit` due mailboxes (`due_mailboxes`) for this run until `now + seconds`
+    (clock time)."""
     with exclusive(engine, LOCK) as conn:
-        ids = due_mailboxes(conn, now, limit)
+        ids = due_mailboxes(conn, now, limit, recheck)
         until = now + timedelta(seconds=seconds)
         for box_id in ids:
             conn.execute(

@@ -115,6 +115,7 @@ class Engager:
                         min(room, s.engage_concurrency),
                         self.worker_id,
                         s.engage_lease_seconds,
+                        timedelta(minutes=s.engage_recheck_minutes),
                     )
                     self.summary.mailboxes += len(ids)
                     leased.extend(ids)

@@ -109,6 +109,7 @@ class Sender:
         self._unsent = 0  # jobs claimed and not yet through their SMTP session
         self._candidates = 0  # due jobs the last claim saw
         self._blocked_until: datetime | None = None  # the global cap is full until then
+        self._claim_started: datetime | None = None  # the clock before the last claim began
         self._real_end = 0.0  # the run's end in real time (`time.monotonic`), set at its start
 
     def run(self) -> RunSummary:
@@ -228,6 +229,7 @@ class Sender:
     async def _claim(self, limit: int) -> bool:
         """Claim a batch and start its sends; returns whether anything was claimed."""
         # A claim that failed rolled back: trying again claims nothing twice.
+        self._claim_started = self.clock.now()  # the claim reads its own now at or after this
         claim = await retrying(
             "claiming jobs",
             partial(
@@ -290,7 +292,13 @@ class Sender:
         if until is None or until >= deadline:
             return False
         if until <= now:
-            # Due already but not claimable: another transaction (planning) holds those rows.
+            if self._claim_started is None or until > self._claim_started:
+                # It came due after the last claim read its now: claim again at once. (Taken
+                # for locked rows, it waited BUSY_ROWS_WAIT_S of real time, two clock minutes
+                # at 120x, while the run polled every few milliseconds.)
+                return True
+            # Due already when the claim looked, but not claimable: another transaction
+            # (planning) holds those rows.
             return not await pause(self._stop_claiming, BUSY_ROWS_WAIT_S)
         poll = timedelta(milliseconds=self.settings.scheduler_interval_ms)
         wait = self.clock.real_seconds(min(until - now, poll).total_seconds())

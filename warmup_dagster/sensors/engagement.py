@@ -2,6 +2,7 @@
 mailboxes have engagement work due."""
 
 import math
+from datetime import timedelta
 
 import dagster as dg
 
@@ -44,7 +45,8 @@ def engagement_sensor(
     taken = intake.take_in(warmup_db.engine, settings, now)
     per_run = settings.engage_mailboxes_per_run
     with warmup_db.engine.connect() as conn:
-        due = len(due_mailboxes(conn, now, per_run * settings.engage_run_count))
+        recheck = timedelta(minutes=settings.engage_recheck_minutes)
+        due = len(due_mailboxes(conn, now, per_run * settings.engage_run_count, recheck))
     if not due:
         return dg.SkipReason(f"no mailbox has engagement due ({taken:,} messages taken in)")
     active = context.instance.get_runs_count(

@@ -5,8 +5,8 @@ mailboxes sending each other mail through an SMTP server that delivers into Dove
 sender's look before sending a reclaimed job again has a real mailbox to look in). Each run is
 a `SenderProcess`, killed a random moment after it is ready; the next starts on a clock moved
 past the dead run's leases, as a run started a lease later would find the queue. A last run
-goes to its end. `Report` counts what reached the server more than once and which jobs never
-got an outcome.
+goes to its end. `Report` counts what reached the server more than once, which jobs never got
+an outcome, and what the send log holds for each message beside what the server received.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from warmup_dagster.db.models import (
 )
 from warmup_dagster.queue.counting import possibly_delivered
 from warmup_dagster.queue.enqueue import NewJob, enqueue
-from warmup_dagster.queue.states import FINISHED
+from warmup_dagster.queue.states import CLAIMABLE, DELIVERED, FINISHED, IN_FLIGHT
 from warmup_dagster.testing.imap_server import DeliveringSmtp, DovecotServer
 from warmup_dagster.testing.sender_process import SenderProcess
 
@@ -46,6 +46,16 @@ READY_WITHIN_S = 60.0
 FINISH_WITHIN_S = 120.0
 # Real seconds the SMTP server may take to finish a killed run's sessions.
 IDLE_WITHIN_S = 30.0
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job's row at the end of the scenario."""
+
+    status: JobStatus
+    due_at: datetime | None
+    lease_expires_at: datetime | None
+    message_id: str | None
 
 
 @dataclass
@@ -60,11 +70,43 @@ class Report:
     possibly_delivered: int = 0  # abandoned attempts logged by the claims that took over
     found_delivered: int = 0  # reclaimed jobs found over IMAP and not sent again
     last_exit: int | None = None
+    ended_at: datetime | None = None  # the clock's time when the last run ended
+    states: dict[int, JobState] = field(default_factory=dict)  # job id -> its row at the end
+    logged: Counter[str] = field(default_factory=Counter)  # Message-ID -> send-log rows
 
     @property
     def second_copies(self) -> int:
         """Messages that reached the server more than once (copies beyond the first)."""
         return sum(n - 1 for n in self.copies.values() if n > 1)
+
+    @property
+    def owed(self) -> list[int]:
+        """Jobs still to be sent and due again: claimable, with a due time."""
+        return sorted(
+            j for j, s in self.states.items() if s.status in CLAIMABLE and s.due_at is not None
+        )
+
+    @property
+    def delivered(self) -> list[int]:
+        """Jobs on record as sent."""
+        return sorted(j for j, s in self.states.items() if s.status in DELIVERED)
+
+    @property
+    def dead_leases(self) -> list[int]:
+        """Jobs still in flight whose lease had run out when the last run ended: held by a
+        dead run and not taken over."""
+        ended = self.ended_at
+        return sorted(
+            j
+            for j, s in self.states.items()
+            if s.status is IN_FLIGHT
+            and (ended is None or s.lease_expires_at is None or s.lease_expires_at <= ended)
+        )
+
+    def under_logged(self) -> dict[str, tuple[int, int]]:
+        """Message-ID -> (copies at the server, send-log rows) where the log has fewer rows
+        than the server received copies: attempts the log does not know of."""
+        return {m: (n, self.logged[m]) for m, n in self.copies.items() if self.logged[m] < n}
 
 
 def seed(
@@ -175,15 +217,34 @@ def kill_runs(
         # The next run starts where this one's clock got to, plus a lease: what it held is
         # reclaimable then, as for a run started a lease after a crash.
         clock_at += timedelta(seconds=(time.monotonic() - began) * speed) + lease
+    report.ended_at = clock_at - lease
     return _tally(engine, smtp, report)
 
 
 def _tally(engine: Engine, smtp: DeliveringSmtp, report: Report) -> Report:
     report.copies = Counter(str(r.message["Message-ID"]) for r in smtp.received)
     with Session(engine) as session:
-        statuses = dict(session.execute(select(WarmupJob.id, WarmupJob.status)).all())
-        report.jobs = len(statuses)
-        report.unfinished = sorted(j for j, s in statuses.items() if s not in FINISHED)
+        report.states = {
+            row.id: JobState(row.status, row.due_at, row.lease_expires_at, row.message_id)
+            for row in session.execute(
+                select(
+                    WarmupJob.id,
+                    WarmupJob.status,
+                    WarmupJob.due_at,
+                    WarmupJob.lease_expires_at,
+                    WarmupJob.message_id,
+                )
+            )
+        }
+        report.jobs = len(report.states)
+        report.unfinished = sorted(j for j, s in report.states.items() if s.status not in FINISHED)
+        report.logged = Counter(
+            dict(
+                session.execute(
+                    select(SendLog.message_id, func.count()).group_by(SendLog.message_id)
+                ).all()
+            )
+        )
         report.possibly_delivered = (
             session.scalar(select(func.count()).where(*possibly_delivered())) or 0
         )

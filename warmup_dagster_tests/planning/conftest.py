@@ -2,6 +2,7 @@
 
 import io
 import random
+import threading
 
 import pytest
 
@@ -50,3 +51,26 @@ def plan(engine, clock):
         )
 
     return run
+
+
+def at_once(*calls):
+    """Run `calls` in threads released together by a barrier; returns their results in order
+    (an error in any of them fails the test)."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results

@@ -1,5 +1,6 @@
 """The catch-up's question, on both databases: which mailboxes owe what a re-plan can place."""
 
+from collections import Counter
 from datetime import timedelta
 from itertools import pairwise
 
@@ -12,8 +13,10 @@ from warmup_dagster.db.models import DailyQuota, JobStatus, Mailbox, MailboxStat
 from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster.partitions import selection_text
 from warmup_dagster.planning.owing import owing
+from warmup_dagster.queue.states import DELIVERED, QUEUED
 from warmup_dagster.settings import load_settings
 from warmup_dagster_tests.factories import log_send
+from warmup_dagster_tests.planning.conftest import at_once
 
 
 def _fail_and_send_due(engine, now, emails=None, held=()):
@@ -55,6 +58,39 @@ def test_only_mailboxes_that_lost_jobs_owe_and_a_replan_settles_them(engine, poo
         assert o.owed == o.failed + o.shortfall
     # a catch-up re-plans them; then nobody owes more than the new plan's shortfall
     plan(sorted(by_email), seed=2)
+    with engine.connect() as conn:
+        assert owing(conn, settings, clock.now()) == []
+
+
+def test_two_catch_ups_at_once_after_failures_plan_what_is_owed_once(engine, pool, plan, clock):
+    """Two catch-ups of the same owing mailboxes at one moment (`replan=True`, as the catch_up
+    op and a backfill of their partitions re-plan): each mailbox-day ends with its quota, less
+    what did not fit, sent or queued; nothing is planned twice and nobody owes afterwards."""
+    plan(pool)
+    clock.advance(hours=5)
+    failed = _fail_and_send_due(engine, clock.now(), set(pool[:6]))
+    settings = load_settings({})
+    with engine.connect() as conn:
+        emails = sorted(o.email for o in owing(conn, settings, clock.now()))
+    assert emails and sum(failed.values()) >= len(emails)
+    at_once(lambda: plan(emails, seed=1), lambda: plan(emails, seed=2))
+    with Session(engine) as s:
+        ids = set(s.scalars(select(Mailbox.id).where(Mailbox.email.in_(emails))))
+        quotas = {
+            (q.mailbox_id, q.local_date): q
+            for q in s.scalars(select(DailyQuota).where(DailyQuota.mailbox_id.in_(ids)))
+        }
+        held = Counter(
+            (j.mailbox_id, j.local_date)
+            for j in s.scalars(
+                select(WarmupJob).where(
+                    WarmupJob.mailbox_id.in_(ids), WarmupJob.status.in_([*DELIVERED, *QUEUED])
+                )
+            )
+        )
+    assert quotas
+    for key, q in quotas.items():
+        assert held[key] == q.quota - q.shortfall, (key, held[key], q.quota, q.shortfall)
     with engine.connect() as conn:
         assert owing(conn, settings, clock.now()) == []
 

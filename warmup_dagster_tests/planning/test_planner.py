@@ -27,7 +27,7 @@ from warmup_dagster.mailboxes.service import set_state
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.factories import add_job
 from warmup_dagster_tests.mailboxes.csvdata import csv_text
-from warmup_dagster_tests.planning.conftest import pool_rows
+from warmup_dagster_tests.planning.conftest import at_once, pool_rows
 
 
 def _jobs(engine):
@@ -216,6 +216,25 @@ def test_two_concurrent_plans_of_the_same_mailboxes_plan_once(engine, pool, plan
     quotas = {(p.mailbox_id, p.local_date): p.quota.value for p in results[0]}
     per_day = Counter((j.mailbox_id, j.local_date) for j in _jobs(engine))
     assert per_day == {k: v for k, v in quotas.items() if v}
+
+
+def test_two_daily_plans_at_once_plan_each_mailbox_day_once(engine, pool, plan):
+    """The daily pass twice at one moment (`replan=False`, a tick evaluated twice, a backfill
+    beside it): whichever takes the planner's lock first plans each day, the other finds it
+    planned."""
+    first, second = at_once(
+        lambda: plan(pool, replan=False, seed=1), lambda: plan(pool, replan=False, seed=2)
+    )
+    planned = Counter((p.mailbox_id, p.local_date) for p in first + second)
+    assert planned and set(planned.values()) == {1}  # each mailbox-day planned by one of them
+    quotas = {(p.mailbox_id, p.local_date): p.quota.value for p in first + second}
+    per_day = Counter((j.mailbox_id, j.local_date) for j in _jobs(engine))
+    assert per_day == {k: v for k, v in quotas.items() if v}
+    with Session(engine) as s:
+        rows = s.scalars(select(DailyQuota)).all()
+    assert {(r.mailbox_id, r.local_date): r.planned for r in rows} == {
+        (p.mailbox_id, p.local_date): p.planned for p in first + second
+    }
 
 
 def test_daily_mode_leaves_planned_days_alone(engine, pool, plan):

@@ -1,5 +1,6 @@
 """Outages under a sender run: a PostgreSQL restart costs a delay, never a lost or doubled
-message; a database that stays down fails the run loudly; SIGTERM ends a run cleanly.
+message; a database that stays down fails the run loudly; SIGTERM ends a run cleanly; an SMTP
+server down for minutes mid-run costs retries, and the run sends everything once it is back.
 
 The server is a cluster of the test's own (`testing.postgres.OwnCluster`), never the machine's.
 """
@@ -10,21 +11,25 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from warmup_dagster.clock import ScaledClock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
 from warmup_dagster.db.models import JobStatus
+from warmup_dagster.local_smtp import free_port
 from warmup_dagster.sending.retry import DatabaseUnavailable
+from warmup_dagster.sending.worker import Sender
 from warmup_dagster.testing.postgres import OwnCluster
 from warmup_dagster.testing.sender_process import SenderProcess
 from warmup_dagster.testing.smtp_server import FaultySmtpServer
 from warmup_dagster_tests.conftest import TEST_SECRET
 from warmup_dagster_tests.sending.test_sender import (
+    KEY,
     START,
     job_rows,
     jobs,
@@ -180,3 +185,87 @@ def test_sigterm_ends_a_run_cleanly_its_sessions_finished_and_recorded(
     assert {rows[i].status for i in later} == {JobStatus.PENDING}
     assert all(rows[i].worker_id is None for i in later)
     engine.dispose()
+
+
+# The SMTP outage's clock: two real seconds are four clock minutes.
+SMTP_SPEED = 120.0
+SMTP_DOWN = timedelta(minutes=4)
+
+
+def test_an_smtp_server_down_for_minutes_mid_run_costs_retries_and_loses_nothing(
+    engine, cipher, cert
+):
+    """Four mailboxes send at 09:00, 09:03 and 09:06 (clock time, at 120x). At 09:01, once
+    09:00's mail is in and nothing is in flight, the SMTP server stops; four clock minutes later
+    it starts again on the same port. 09:03's jobs meet a refused connection and are retried
+    (backoff in clock time) within the same run; every message arrives once, nothing fails."""
+    cert_file, key_file = cert
+    smtp = FaultySmtpServer(
+        users={}, tls="starttls", cert=cert_file, key=key_file, port=free_port("127.0.0.1")
+    )
+    smtp.start()
+    try:
+        boxes = mailboxes(engine, cipher, smtp, n_users=4)
+        ids = jobs(engine, boxes, ["a@far.example", "b@far.example", "c@far.example"])
+        settings = settings_for(
+            cert,
+            SMTP_SPEED,
+            smtp_timeout_seconds=str(2 * SMTP_SPEED),  # two real seconds
+            send_retry_base_seconds="60",
+            send_max_attempts="6",
+            same_mailbox_delay_min="0.05",
+            same_mailbox_delay_max="0.1",
+            scheduler_interval_ms="200",
+        )
+        clock = ScaledClock(START, datetime.now(UTC), SMTP_SPEED)
+        # A lifetime past the last retry's latest time (09:03 + 30 + 60 + 120 + 240 s, jittered
+        # down), so the run waits for its retries rather than leaving them to a later run.
+        sender = Sender(engine, clock, settings, cipher, KEY, "w-smtp", max_seconds=15 * 60)
+        ran: dict[str, object] = {}
+
+        def send() -> None:
+            try:
+                ran["summary"] = sender.run()
+            except BaseException as exc:  # reported by the assertion below
+                ran["error"] = exc
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        pause = threading.Event()
+        try:
+            wait_for(lambda: len(smtp.received) >= 4, "09:00's four messages", 30)
+            while clock.now() < START + timedelta(minutes=1):
+                pause.wait(0.01)
+            smtp.wait_idle(10)
+            before = smtp.received
+            smtp.stop()
+            down_at = clock.now()
+            while clock.now() < down_at + SMTP_DOWN:
+                pause.wait(0.01)
+        finally:
+            smtp.start()  # the same port (it was given one); its counters start again
+            up_at = clock.now()
+            thread.join(60)
+        after = smtp.received
+    finally:
+        smtp.stop()
+    assert not thread.is_alive()
+    assert "error" not in ran, ran.get("error")
+
+    # Every job sent once and on record, within this run.
+    received = Counter(r.message["Message-ID"] for r in before + after)
+    rows = job_rows(engine)
+    assert {rows[i].status for i in ids} == {JobStatus.SENT}
+    assert set(received) == {rows[i].message_id for i in ids}
+    assert set(received.values()) == {1}
+    log = log_rows(engine)
+    assert Counter(e.job_id for e in log if e.status is JobStatus.SENT) == Counter(ids)
+    # The outage was met: the jobs due while it lasted were refused and retried (09:00's went
+    # before it, 09:06's after), and every refusal is on record with why.
+    refused = [e for e in log if e.status is JobStatus.RETRY]
+    assert refused and all(down_at <= e.claimed_at < up_at for e in refused)
+    assert all("refused" in (e.error or "").lower() for e in refused), [e.error for e in refused]
+    due_in_outage = {i for i in ids if down_at <= rows[i].scheduled_at < up_at}
+    assert due_in_outage and {e.job_id for e in refused} == due_in_outage
+    assert all(rows[i].attempts >= 2 for i in due_in_outage)
+    assert len(before) == 4 and len(after) == len(ids) - 4
