@@ -50,9 +50,12 @@ def oauth_box(engine, cipher, smtp, provider) -> int:
     return box_id
 
 
-def settings(cert, provider):
+def settings(cert, provider, speed: float = 1.0):
+    """For runs whose clock goes at `speed`: the timeouts (clock time) are real seconds."""
     env = {k.removeprefix("WARMUP_").lower(): v for k, v in provider.settings().items()}
-    return settings_for(cert, oauth_retry_base_seconds="0.01", **env)
+    return settings_for(
+        cert, speed, oauth_retry_base_seconds="0.01", oauth_timeout_seconds=str(10 * speed), **env
+    )
 
 
 def test_a_token_refused_before_its_expiry_is_renewed_once(engine, cipher, cert, smtp, provider):
@@ -110,7 +113,7 @@ def test_a_token_that_runs_out_mid_run_is_refreshed_in_that_run(engine, cipher, 
         box = oauth_box(engine, cipher, smtp, provider)
         sent = jobs(engine, [box], [f"p{k}@x.example" for k in range(8)], at=START)
         sender = Sender(
-            engine, moving, settings(cert, provider), cipher, KEY, "w1", max_seconds=25 * 60
+            engine, moving, settings(cert, provider, speed), cipher, KEY, "w1", max_seconds=25 * 60
         )
         summary = sender.run()
     rows = job_rows(engine)
