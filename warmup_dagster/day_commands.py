@@ -93,10 +93,31 @@ def report_owing(app: App, selection: bool) -> None:
     if selection:
         click.echo(selection_text(o.email for o in found))
         return
-    fields = ("email", "local_date", "quota", "counted", "queued", "overdue", "failed")
-    fields += ("shortfall", "owed")
-    rows = [[getattr(o, f) for f in fields] for o in found]
-    header = [{"counted": "sent"}.get(f, f) for f in fields]
+    rows = [
+        (
+            o.email,
+            o.local_date,
+            o.quota,
+            o.counted,
+            o.queued,
+            o.overdue,
+            o.failed,
+            o.shortfall,
+            o.owed,
+        )
+        for o in found
+    ]
+    header = (
+        "email",
+        "local_date",
+        "quota",
+        "sent",
+        "queued",
+        "overdue",
+        "failed",
+        "shortfall",
+        "owed",
+    )
     _echo_table(header, rows, False)
     click.echo(f"{len(found)} mailboxes owe {sum(o.owed - o.shortfall for o in found)} sends")
 
