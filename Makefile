@@ -32,10 +32,10 @@ test: install
 	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
 	$(BIN)/python -m pytest -m 'daemon and not faults' -n 0
 
-# The fault suite (docs/RELIABILITY.md), one test at a time: the long kill test (marked `faults`:
-# 30 sender runs SIGKILLed while mail flows into Dovecot, its figures printed), then the quick
-# fault tests that make test runs too (runs killed, outages of PostgreSQL, SMTP and Dovecot,
-# plans at once). About two minutes.
+# The fault suite (docs/RELIABILITY.md), one test at a time: the long tests (marked `faults`: 30
+# sender runs SIGKILLed while mail flows into Dovecot; a daemon killed with its runs mid-day and
+# a new one started; their figures printed), then the quick fault tests that make test runs too
+# (runs killed, outages of PostgreSQL, SMTP and Dovecot, plans at once). About five minutes.
 FAULT_TESTS := warmup_dagster_tests/sending/test_killed_runs.py \
 	warmup_dagster_tests/sending/test_outages.py warmup_dagster_tests/sending/test_reclaim.py \
 	warmup_dagster_tests/engagement/test_killed_engagement.py \

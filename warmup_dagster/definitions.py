@@ -43,6 +43,7 @@ from warmup_dagster.sensors.domains import domain_health_sensor
 from warmup_dagster.sensors.engagement import engagement_sensor
 from warmup_dagster.sensors.fill_rate import fill_rate_sensor
 from warmup_dagster.sensors.health import mailbox_health_sensor
+from warmup_dagster.sensors.liveness import dead_runs_sensor
 from warmup_dagster.sensors.partitions import mailbox_partitions_sensor
 from warmup_dagster.sensors.planning import daily_plan_sensor
 from warmup_dagster.sensors.retention import retention_sensor
@@ -69,6 +70,7 @@ defs = dg.Definitions(
         domain_health_sensor,
         engagement_sensor,
         mailbox_health_sensor,
+        dead_runs_sensor,
     ],
     resources={
         "warmup_db": WarmupDatabase(),

@@ -24,6 +24,8 @@ ROLE_TAG = "warmup/role"
 # Dagster's tag for the real seconds a run may take: run monitoring (dagster.yaml) terminates a
 # run still going after them, and fails one whose process is gone.
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+# Dagster's tag for the times a failed run is launched again (`run_retries` in dagster.yaml).
+MAX_RETRIES_TAG = "dagster/max_retries"
 # Real seconds a sender run gets beyond its lifetime and a lease: its process's start and end.
 MAX_RUNTIME_MARGIN_S = 300
 
@@ -43,7 +45,9 @@ QUIET_CONSOLE: Mapping[str, Any] = {"loggers": {"console": {"config": {"log_leve
 plan_job = dg.define_asset_job(
     "plan_mailboxes",
     selection=[send_plan],
-    tags={ROLE_TAG: "planner"},
+    # A failed planning run is launched again (`run_retries` in dagster.yaml): a pass's run
+    # key is used once, and a re-plan of days already planned changes nothing.
+    tags={ROLE_TAG: "planner", MAX_RETRIES_TAG: "2"},
     description="Plan send jobs for a range of mailbox partitions (one run, many mailboxes).",
 )
 

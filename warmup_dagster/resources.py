@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from warmup_dagster.clock import Clock, clock_from_settings
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db.engine import make_engine
+from warmup_dagster.liveness import Beating
 from warmup_dagster.settings import Settings, load_settings
 
 
@@ -16,6 +17,9 @@ class WarmupDatabase(dg.ConfigurableResource):
     Settings are read from the environment of the process that runs the code (the run worker),
     so every run, on every machine, validates the same variables at start. `database_url`
     overrides `WARMUP_DATABASE_URL` (tests use it); leave it empty in deployments.
+
+    In a run (not a sensor's evaluation) it beats while it is set up, so a run whose process
+    died is found and failed (`liveness`).
     """
 
     database_url: str = ""
@@ -23,6 +27,7 @@ class WarmupDatabase(dg.ConfigurableResource):
     _settings: Settings | None = PrivateAttr(default=None)
     _engine: Engine | None = PrivateAttr(default=None)
     _clock: Clock | None = PrivateAttr(default=None)
+    _beating: Beating | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         settings = load_settings()
@@ -32,8 +37,13 @@ class WarmupDatabase(dg.ConfigurableResource):
         self._settings = settings
         self._engine = make_engine(settings.database_url)
         self._clock = clock_from_settings(settings, self._engine)
+        if context.run is not None:
+            run_id = context.run.run_id
+            self._beating = Beating(self._engine, self._clock, settings, run_id).start()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._beating is not None:
+            self._beating.stop()
         if self._engine is not None:
             self._engine.dispose()
 

@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     # Under the 3 minutes before a window's end in which nothing is claimed (`core.admission`).
     arrival_margin_seconds: float = Field(30.0, ge=0, lt=180, description="seconds of clock time")
     sender_run_max_seconds: PositiveInt = Field(900, description="seconds of clock time")
+    # Run liveness (`liveness.py`): a run silent this long has died and is failed; at least
+    # 30 real seconds whatever the clock's speed.
+    run_dead_seconds: PositiveInt = Field(300, description="seconds of clock time")
     smtp_ca_file: Annotated[str, AfterValidator(_ca_file)] = ""
     # empty only before `load_settings` fills in the default, which depends on DAGSTER_HOME
     database_url: Annotated[str, AfterValidator(_database_url)] = ""

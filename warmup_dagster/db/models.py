@@ -621,3 +621,16 @@ class SecretKeyCheck(Base):
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+
+class RunBeat(Base):
+    """The last sign of life of a Dagster run that uses the warmup database (`liveness`).
+
+    Written by the run itself every fifth of `WARMUP_RUN_DEAD_SECONDS`, deleted when it ends;
+    a row left behind is a run that died, which `dead_runs_sensor` fails and deletes.
+    """
+
+    __tablename__ = "run_beats"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)

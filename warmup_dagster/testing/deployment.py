@@ -74,6 +74,12 @@ class ProcessGroup:
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
 
+    def kill(self) -> None:
+        """`SIGKILL` to the whole group at once, as a crash takes it: nothing ends cleanly."""
+        assert self._process is not None, "not started"
+        os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

@@ -32,6 +32,7 @@ TABLES = {
     "secret_key_check",
     "mailbox_health",
     "mailbox_oauth",
+    "run_beats",
 }
 
 
