@@ -17,16 +17,16 @@ from warmup_dagster.clock import FixedClock, clock_from_settings
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster.db.models import DailyQuota, JobStatus, SendLog, WarmupJob
+from warmup_dagster.db.models import DailyQuota, JobStatus, WarmupJob
 from warmup_dagster.mailboxes.importer import import_mailboxes
 from warmup_dagster.planning.owing import owing
-from warmup_dagster.queue.counting import counted
 from warmup_dagster.queue.states import FINISHED
 from warmup_dagster.settings import load_settings
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.smtp_server import FaultySmtpServer, closed_port
 from warmup_dagster.testing.webserver import DagsterWebserver
 from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.day_sends import at_quota, day_sends
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
 # A Monday's window of five hours from 06:00 UTC at 120x: 150 real seconds. The daemon's
@@ -106,31 +106,11 @@ def _failed(engine) -> int:
 
 
 def _day(engine) -> tuple[dict[int, int], Counter]:
-    """Each mailbox's quota for the day (tomorrow may be planned too) and its sends that
-    count."""
-    with engine.connect() as conn:
-        quotas = dict(
-            conn.execute(
-                select(DailyQuota.mailbox_id, DailyQuota.quota).where(
-                    DailyQuota.local_date == START.date()
-                )
-            ).all()
-        )
-        sent = Counter(
-            dict(
-                conn.execute(
-                    select(SendLog.mailbox_id, func.count())
-                    .where(*counted(), SendLog.local_date == START.date())
-                    .group_by(SendLog.mailbox_id)
-                ).all()
-            )
-        )
-    return quotas, sent
+    return day_sends(engine, START.date())
 
 
 def _at_quota(engine) -> bool:
-    quotas, sent = _day(engine)
-    return len(quotas) == MAILBOXES and all(sent[box] == q for box, q in quotas.items())
+    return at_quota(engine, START.date(), MAILBOXES)
 
 
 def _run_outage(tmp_path, pg_databases, app_url, monkeypatch, catch_up, recover, web=False):

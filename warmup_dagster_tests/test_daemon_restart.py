@@ -18,20 +18,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-from sqlalchemy import func, select
 
 from warmup_dagster.clock import FixedClock, RealClock
 from warmup_dagster.crypto import Cipher
 from warmup_dagster.db import migrate
 from warmup_dagster.db.engine import make_engine
-from warmup_dagster.db.models import DailyQuota, SendLog
 from warmup_dagster.liveness import LIVING
 from warmup_dagster.mailboxes.importer import import_mailboxes
-from warmup_dagster.queue.counting import counted
 from warmup_dagster.testing.certificates import self_signed_cert
 from warmup_dagster.testing.deployment import DagsterDeployment
 from warmup_dagster.testing.imap_server import DeliveringSmtp
 from warmup_dagster_tests.conftest import TEST_SECRET
+from warmup_dagster_tests.day_sends import at_quota, day_sends
 from warmup_dagster_tests.engagement.conftest import started_dovecot
 from warmup_dagster_tests.mailboxes.csvdata import csv_text, row
 
@@ -111,30 +109,11 @@ def _import(engine, smtp: DeliveringSmtp, dovecot) -> None:
 
 
 def _day(engine) -> tuple[dict[int, int], Counter]:
-    """Each mailbox's quota for the day and its sends that count."""
-    with engine.connect() as conn:
-        quotas = dict(
-            conn.execute(
-                select(DailyQuota.mailbox_id, DailyQuota.quota).where(
-                    DailyQuota.local_date == START.date()
-                )
-            ).all()
-        )
-        sent = Counter(
-            dict(
-                conn.execute(
-                    select(SendLog.mailbox_id, func.count())
-                    .where(*counted(), SendLog.local_date == START.date())
-                    .group_by(SendLog.mailbox_id)
-                ).all()
-            )
-        )
-    return quotas, sent
+    return day_sends(engine, START.date())
 
 
 def _at_quota(engine) -> bool:
-    quotas, sent = _day(engine)
-    return len(quotas) == MAILBOXES and all(sent[box] == q for box, q in quotas.items())
+    return at_quota(engine, START.date(), MAILBOXES)
 
 
 def _living(instance: dg.DagsterInstance) -> dict[str, str]:
