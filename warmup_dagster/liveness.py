@@ -9,10 +9,12 @@ dispatch sensor until its max runtime (half an hour by default), with nothing se
 and a planning run, which has no max runtime, held its place for good.
 
 So every run that uses the warmup database beats: the `WarmupDatabase` resource starts a
-`Beating` thread that writes the clock's time into `run_beats` every fifth of the limit and
-deletes the run's row when it ends. `dead_runs_sensor` fails each STARTED run whose last beat
+`Beating` thread that writes the clock's time into `run_beats` every fifth of the limit, and
+once more when the run's step ends: between two steps, or between the last one and the run's
+end, the row is fresh, never missing. `dead_runs_sensor` fails each STARTED run whose last beat
 is older than the limit, and a STARTING or STARTED run that never beat once it has been so
-twice as long (its process may still be loading the code). What a dead sender run held comes
+twice as long (its process may still be loading the code); it deletes the beats of the runs
+that ended. What a dead sender run held comes
 back when its leases run out (WARMUP_SEND_LEASE_SECONDS) and is looked for over IMAP before it
 is sent again; a failed planning run is retried by Dagster (`dagster/max_retries`, `run_retries` in
 `dagster.yaml`).
@@ -60,7 +62,7 @@ def limit_seconds(settings: Settings) -> float:
 
 class Beating:
     """A daemon thread that writes `run_id`'s beat now and every `limit / BEATS_PER_LIMIT`
-    clock seconds until `stop()`, which deletes the row. A beat that fails (the database is
+    clock seconds until `stop()`, which writes a last one. A beat that fails (the database is
     away) is logged and tried again at the next."""
 
     def __init__(self, engine: Engine, clock: Clock, settings: Settings, run_id: str) -> None:
@@ -76,22 +78,20 @@ class Beating:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join()
-        try:
-            with writing(self.engine) as conn:
-                conn.execute(delete(RunBeat).where(RunBeat.run_id == self.run_id))
-        except SQLAlchemyError as exc:  # the sensor deletes it after failing nothing
-            _log.warning(f"run {self.run_id}: its beat could not be deleted: {exc}")
+        self.beat()
 
     def _run(self) -> None:
-        while True:
-            try:
-                self.beat()
-            except SQLAlchemyError as exc:
-                _log.warning(f"run {self.run_id}: no beat written: {exc}")
-            if self._stopped.wait(self.every_real_s):
-                return
+        while not self._stopped.is_set():
+            self.beat()
+            self._stopped.wait(self.every_real_s)
 
     def beat(self) -> None:
+        try:
+            self._write()
+        except SQLAlchemyError as exc:
+            _log.warning(f"run {self.run_id}: no beat written: {exc}")
+
+    def _write(self) -> None:
         with writing(self.engine) as conn:
             conn.execute(
                 upsert(conn, RunBeat.__table__, ["run_id"], lambda new: {"beat_at": new.beat_at}),
@@ -101,7 +101,7 @@ class Beating:
 
 @dataclass(frozen=True)
 class Dead:
-    """A STARTED run judged dead, and why."""
+    """A STARTING or STARTED run judged dead, and why."""
 
     run: dg.DagsterRun
     reason: str

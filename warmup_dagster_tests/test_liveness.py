@@ -114,7 +114,7 @@ def test_dead_runs_are_failed_in_dagster_and_the_beats_of_ended_runs_forgotten(
     _add_run(instance, "ended", dg.DagsterRunStatus.SUCCESS)
     _beat(engine, "alive", NOW - timedelta(seconds=10))
     _beat(engine, "dead", NOW - timedelta(seconds=400))
-    _beat(engine, "ended", NOW - timedelta(seconds=400))  # its stop() could not delete it
+    _beat(engine, "ended", NOW - timedelta(seconds=400))  # its last beat, left for the sensor
 
     failed = fail_dead_runs(instance, engine, clock, settings)
 
@@ -128,7 +128,7 @@ def test_dead_runs_are_failed_in_dagster_and_the_beats_of_ended_runs_forgotten(
     assert fail_dead_runs(instance, engine, clock, settings) == []
 
 
-def test_a_beat_is_written_at_once_and_kept_fresh_until_stop_deletes_it(engine, settings):
+def test_a_beat_is_written_at_once_kept_fresh_and_written_once_more_at_stop(engine, settings):
     clock = FixedClock(NOW)
     beating = Beating(engine, clock, settings, "run-1")
     beating.every_real_s = 0.05
@@ -138,8 +138,11 @@ def test_a_beat_is_written_at_once_and_kept_fresh_until_stop_deletes_it(engine, 
         clock.advance(seconds=60)
         _wait(lambda: _beats(engine).get("run-1") == NOW + timedelta(seconds=60))
     finally:
+        beating.every_real_s = 3600  # no beat of the thread's own from here on
+        clock.advance(seconds=60)
         beating.stop()
-    assert _beats(engine) == {}
+    # the last beat is stop()'s: a step's end leaves no gap before the run's end or next step
+    assert _beats(engine) == {"run-1": NOW + timedelta(seconds=120)}
 
 
 def _wait(condition, timeout: float = 10) -> None:
@@ -167,4 +170,5 @@ def test_a_run_using_the_database_beats_while_it_runs_and_not_after(db_url, engi
     )
     assert result.success
     assert list(seen[0]) == [result.run_id]
-    assert _beats(engine) == {}
+    # its last beat stays until dead_runs_sensor sees the run ended and the beat old
+    assert list(_beats(engine)) == [result.run_id]

@@ -626,8 +626,9 @@ class SecretKeyCheck(Base):
 class RunBeat(Base):
     """The last sign of life of a Dagster run that uses the warmup database (`liveness`).
 
-    Written by the run itself every fifth of `WARMUP_RUN_DEAD_SECONDS`, deleted when it ends;
-    a row left behind is a run that died, which `dead_runs_sensor` fails and deletes.
+    Written by the run itself every fifth of `WARMUP_RUN_DEAD_SECONDS` and as its step ends;
+    `dead_runs_sensor` fails a STARTED run whose row has gone stale, and deletes the rows of
+    runs that ended.
     """
 
     __tablename__ = "run_beats"
