@@ -158,9 +158,8 @@ class Sender:
                 self.summary.seconds = time.monotonic() - started
                 if warning := self.summary.late_warning():
                     self.log.warning(warning)  # once per run: each late row is in the send log
-        if failed is not None and (exc := failed.exception()) is not None:
-            self.log.error(f"sender {self.worker_id}: its {failed.get_name()} failed: {exc!r}")
-            raise exc
+        if failed:
+            raise failed[0].exception()
 
     def _stop(self, reason: str) -> None:
         """Asked to stop (a signal, `stopping`): claim nothing more, finish what is claimed."""
@@ -174,9 +173,10 @@ class Sender:
 
     async def _finish(
         self, claims: asyncio.Task[None], sides: list[asyncio.Task[None]]
-    ) -> asyncio.Task[None] | None:
+    ) -> list[asyncio.Task[None]]:
         """Stop claiming, let every claimed job's session end while the side tasks renew and
-        record, stop them and record the rest; returns the first task that failed.
+        record, stop them and record the rest; returns the tasks that failed, each named in
+        the log.
 
         Nothing is cancelled: a claim in progress completes and its jobs are sent, a write in
         progress commits and is counted.
@@ -187,9 +187,20 @@ class Sender:
             await asyncio.wait(self._sends)
         self._upkeep.stop()
         await asyncio.wait(sides)
-        await self._upkeep.record()
+        # Every failure is read here, before the last record (which may fail the same way):
+        # asyncio logs an exception nobody read whenever its task is collected, in whatever
+        # code runs then.
         tasks = [claims, *sides, *self._sends]
-        return next((t for t in tasks if not t.cancelled() and t.exception()), None)
+        failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+        for name in dict.fromkeys(t.get_name() for t in failed):
+            same = [t for t in failed if t.get_name() == name]
+            self.log.error(
+                f"sender {self.worker_id}: its {name} failed"
+                + (f" ({len(same)} tasks)" if len(same) > 1 else "")
+                + f": {same[0].exception()!r}"
+            )
+        await self._upkeep.record()
+        return failed
 
     async def _claims(self, deadline: datetime) -> None:
         """Claim while there is room and work, until nothing is due before `deadline`."""

@@ -4,6 +4,7 @@ A claim waits for the claim lock; lease renewal and outcome recording must not w
 or the run's jobs are reclaimed and sent again with the same Message-ID.
 """
 
+import gc
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -165,3 +166,33 @@ def test_a_failing_side_task_fails_the_run_after_finishing_what_it_claimed(
     assert leases(engine, [job_id])[job_id][0] is JobStatus.SENT
     assert sender.summary.metadata()["sent"] == 1
     assert [r.rcpt_tos for r in server.received] == [("slow@x.example",)]
+
+
+def test_every_failed_task_is_named_and_none_is_left_for_asyncio_to_report(
+    engine, cipher, server, cert, caplog, monkeypatch
+):
+    """Outcome writes that fail (no outage: not retried) fail both the recording side task and
+    the claims (which record before waiting): the run's log names each, and no task is left
+    with an exception nobody read. asyncio logs such a task whenever it is collected, in
+    whatever code runs then, with a traceback that Python 3.11 builds with `ast.parse`: inside
+    another `ast.parse` (pytest importing a module), that fails with "AST constructor recursion
+    depth mismatch"."""
+    [box] = mailboxes(engine, cipher, server)
+    jobs(engine, [box], ["a@x.example"], at=START - timedelta(minutes=1))
+    settings = settings_for(cert, speed=SPEED)
+
+    def broken(*args):
+        raise RuntimeError("recording is broken")
+
+    monkeypatch.setattr(queue, "record", broken)
+    sender = Sender(engine, clock(SPEED), settings, cipher, KEY, "w1", max_seconds=60 * SPEED)
+    with pytest.raises(RuntimeError, match="recording is broken"):
+        sender.run()
+    del sender
+    gc.collect()
+
+    named = [r.getMessage() for r in caplog.records if "failed: RuntimeError" in r.getMessage()]
+    assert any("its outcome recording failed" in line for line in named), named
+    assert any("its claims failed" in line for line in named), named
+    unread = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert unread == []
