@@ -17,7 +17,7 @@ from warmup_dagster import fill
 from warmup_dagster.cli_app import App, pass_app
 from warmup_dagster.core.capacity import SMTP_LATENCY_SECONDS, Caps, Load, capacity, table
 from warmup_dagster.partitions import selection_text
-from warmup_dagster.planning.owing import owing
+from warmup_dagster.planning.owing import owing, owing_summary
 
 
 def _echo_table(header: Sequence[str], rows: Sequence[Sequence[object]], as_csv: bool) -> None:
@@ -84,10 +84,11 @@ def report_under_quota(app: App, day: Any, as_csv: bool) -> None:
 @pass_app
 def report_owing(app: App, selection: bool) -> None:
     """The mailboxes that owe sends today which a re-plan can still place (failed sends,
-    sends held while paused; a window still open): what catch-up re-plans. OWED is
-    QUOTA - SENT - (QUEUED - OVERDUE); OVERDUE are queued sends never attempted
-    WARMUP_CATCH_UP_HELD_SECONDS after their slots; SHORTFALL is what their last plan could not
-    place."""
+    sends held while paused, a day planned while paused; a window still open): what catch-up
+    re-plans. OWED is QUOTA - SENT - (QUEUED - OVERDUE); OVERDUE are queued sends never
+    attempted WARMUP_CATCH_UP_HELD_SECONDS after their slots; SHORTFALL is what their last plan
+    could not place; RESUMED marks a day planned with a quota of 0 before its mailbox was made
+    active again (the re-plan gives it the day's quota)."""
     with app.engine.connect() as conn:
         found = owing(conn, app.settings, app.clock.now())
     if selection:
@@ -104,6 +105,7 @@ def report_owing(app: App, selection: bool) -> None:
             o.failed,
             o.shortfall,
             o.owed,
+            "yes" if o.resumed else "",
         )
         for o in found
     ]
@@ -117,9 +119,10 @@ def report_owing(app: App, selection: bool) -> None:
         "failed",
         "shortfall",
         "owed",
+        "resumed",
     )
     _echo_table(header, rows, False)
-    click.echo(f"{len(found)} mailboxes owe {sum(o.owed - o.shortfall for o in found)} sends")
+    click.echo(owing_summary(found))
 
 
 @report.command("hourly")

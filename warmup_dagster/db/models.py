@@ -192,6 +192,7 @@ class Mailbox(Base):
         CheckConstraint("reply_rate >= 0 AND reply_rate <= 1", name="reply_rate_range"),
         CheckConstraint("throttle >= 0 AND throttle <= 1", name="throttle_range"),
         Index("ix_mailboxes_state", "state"),
+        Index("ix_mailboxes_state_changed_at", "state_changed_at"),  # catch-up's resumed
     )
 
 

@@ -5,7 +5,7 @@ import hashlib
 import dagster as dg
 
 from warmup_dagster.jobs import catch_up_job
-from warmup_dagster.planning.owing import owing
+from warmup_dagster.planning.owing import owing, owing_summary
 from warmup_dagster.resources import WarmupDatabase
 from warmup_dagster.sensors.dispatch import ACTIVE
 from warmup_dagster.sensors.timing import real_interval_seconds
@@ -27,8 +27,9 @@ def catch_up_sensor(
     context: dg.SensorEvaluationContext, warmup_db: WarmupDatabase
 ) -> dg.RunRequest | dg.SkipReason:
     """Launches one `catch_up` run over the mailboxes that owe more than their last plan's
-    shortfall today (failed sends, sends held while the mailbox was paused), with their
-    window still open (`planning.owing`).
+    shortfall today (failed sends, sends held while the mailbox was paused) or were resumed
+    after their day was planned while paused, with their window still open
+    (`planning.owing`).
 
     Ticks every `WARMUP_CATCH_UP_INTERVAL_SECONDS` of clock time; `WARMUP_CATCH_UP=false`
     turns it off. Never twice: while a catch-up run is queued or running it launches nothing,
@@ -53,9 +54,7 @@ def catch_up_sensor(
             for o in found
         ).encode()
     ).hexdigest()[:20]
-    context.log.info(
-        f"{len(found):,} mailboxes owe {sum(o.owed - o.shortfall for o in found):,} sends"
-    )
+    context.log.info(owing_summary(found))
     return dg.RunRequest(
         run_key=f"catchup-{digest}",
         run_config={

@@ -180,6 +180,50 @@ def test_a_mailbox_paused_then_resumed_owes_what_it_held_and_a_replan_spreads_it
         assert owing(conn, settings, now) == []
 
 
+def test_a_mailbox_paused_when_its_day_was_planned_gets_its_quota_once_resumed(
+    db_url, engine, pool, plan, clock, tmp_path
+):
+    """Paused before the daily plan, it got a quota of 0 and no job: nothing fails or is held.
+    Resumed at 10:00 UTC it is found (`resumed`), and the re-plan gives it the day's quota in
+    the rest of its window, spaced; then it is found no more."""
+    settings = load_settings({})
+    box = pool[0]  # a UTC mailbox: its window is open at 10:00 UTC
+    set_state(engine, box, MailboxState.PAUSED, "owner asked", clock)
+    plan(pool)
+    box_id = _id(engine, box)
+    with Session(engine) as s:
+        day = s.scalars(select(DailyQuota).where(DailyQuota.mailbox_id == box_id)).one()
+        assert (day.quota, day.planned) == (0, 0) and day.ramp > 0
+    clock.advance(hours=5)
+    now = clock.now()
+    _fail_and_send_due(engine, now, emails=set())  # everybody else sent what came due
+    with engine.connect() as conn:
+        assert owing(conn, settings, now) == []
+    clock.advance(minutes=1)
+    set_state(engine, box, MailboxState.ACTIVE, None, clock)
+    now = clock.now()
+    with engine.connect() as conn:
+        (o,) = owing(conn, settings, now)
+    assert (o.email, o.resumed, o.quota, o.failed, o.overdue, o.queued) == (box, True, 0, 0, 0, 0)
+    listed = _report_owing(db_url, tmp_path, now)
+    assert listed[1].split()[0] == box and listed[1].split()[-1] == "yes"
+    assert listed[-1] == (
+        "0 mailboxes owe 0 sends; 1 resumed after a plan made while paused get their day's quota"
+    )
+
+    plan([box], seed=2)  # what the catch-up runs for it
+    with Session(engine) as s:
+        quota = s.get(DailyQuota, (box_id, o.local_date))
+        of_the_day = (WarmupJob.mailbox_id == box_id, WarmupJob.local_date == o.local_date)
+        slots = sorted(s.scalars(select(WarmupJob.due_at).where(*of_the_day)))
+    assert quota.quota == day.ramp and len(slots) == quota.quota - quota.shortfall > 0
+    assert slots[0] > now
+    gaps = [(b - a).total_seconds() for a, b in pairwise(slots)]
+    assert min(gaps) >= settings.same_mailbox_delay_min * 60
+    with engine.connect() as conn:
+        assert owing(conn, settings, now) == []
+
+
 def _id(engine, email):
     with engine.connect() as conn:
         return conn.scalar(select(Mailbox.id).where(Mailbox.email == email))
@@ -197,15 +241,21 @@ def test_report_owing_lists_them_and_their_selection(db_url, engine, pool, plan,
     _fail_and_send_due(engine, clock.now(), set(pool[:3]))
     with engine.connect() as conn:
         expected = [o.email for o in owing(conn, load_settings({}), clock.now())]
+    lines = _report_owing(db_url, tmp_path, clock.now())
+    assert lines[0].split()[0] == "email" and [line.split()[0] for line in lines[1:-1]] == expected
+    assert lines[0].split()[-1] == "resumed" and not any(line.endswith("yes") for line in lines)
+    selection = _report_owing(db_url, tmp_path, clock.now(), "--selection")
+    assert selection == [", ".join(f'"{email}"' for email in expected)]
+
+
+def _report_owing(db_url, tmp_path, now, *options):
+    """The lines `warmup report owing` prints at `now`."""
     env = {
         "WARMUP_DATABASE_URL": db_url,
         "DAGSTER_HOME": str(tmp_path),
-        "WARMUP_CLOCK_START": clock.now().isoformat(),
+        "WARMUP_CLOCK_START": now.isoformat(),
         "WARMUP_CLOCK_SPEED": "1",
     }
-    listed = CliRunner().invoke(main, ["report", "owing"], env=env)
+    listed = CliRunner().invoke(main, ["report", "owing", *options], env=env)
     assert listed.exit_code == 0, listed.output
-    lines = listed.output.splitlines()
-    assert lines[0].split()[0] == "email" and [line.split()[0] for line in lines[1:-1]] == expected
-    selected = CliRunner().invoke(main, ["report", "owing", "--selection"], env=env)
-    assert selected.output.strip() == ", ".join(f'"{email}"' for email in expected)
+    return listed.output.splitlines()
