@@ -29,8 +29,9 @@ test: install
 	scripts/ensure_dovecot.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m 'not daemon and not faults'
-	# The daemon tests (scaled clocks) one at a time: beside other tests they were starved of CPU.
-	$(BIN)/python -m pytest -m 'daemon and not faults' -n 0
+	# The daemon tests (scaled clocks) after the rest, two at a time: they mostly wait for their
+	# clocks (a third of a core each); beside the whole suite they were starved of CPU.
+	$(BIN)/python -m pytest -m 'daemon and not faults' -n 2
 
 # The fault suite (docs/RELIABILITY.md), one test at a time: the long tests (marked `faults`: 30
 # sender runs SIGKILLed while mail flows into Dovecot; a daemon killed with its runs mid-day and

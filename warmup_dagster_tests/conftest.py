@@ -7,6 +7,7 @@ local server); if it can't be reached the tests fail, they are never skipped.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,6 +37,36 @@ settings.load_profile("suite")
 
 # A Monday, before a 06:00 UTC window opens.
 MONDAY_5AM = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+
+
+class _UnreadExceptions(logging.Handler):
+    """asyncio's reports of a task or future whose exception nobody read, logged whenever it
+    is collected, in whatever code runs then: a bug of the code that left it (a failure that
+    went unreported), and on Python 3.11 a hazard to the test that happens to be running (the
+    report's traceback calls `ast.parse`; inside another one that raises "AST constructor
+    recursion depth mismatch")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "exception was never retrieved" in record.getMessage():
+            self.reports.append(record.getMessage())
+
+
+_UNREAD = _UnreadExceptions()
+logging.getLogger("asyncio").addHandler(_UNREAD)
+
+
+@pytest.fixture(autouse=True)
+def _no_unread_exceptions() -> Iterator[None]:
+    """Fails the test in which asyncio reported an exception nobody read (it may have been
+    left by an earlier test on the same worker: the report names the task's coroutine)."""
+    yield
+    reports, _UNREAD.reports[:] = list(_UNREAD.reports), []
+    if reports:
+        pytest.fail("asyncio reported exceptions nobody read:\n" + "\n".join(reports))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
