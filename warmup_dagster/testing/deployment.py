@@ -129,6 +129,11 @@ class DagsterDeployment(ProcessGroup):
     def stop_sensors(self, names: tuple[str, ...]) -> None:
         """Stop each sensor with `dagster sensor stop`, all at once: each command loads the
         code location in a code server of its own, seconds apiece."""
+        if not names:
+            return
+        # The first instance on a new storage creates its tables: here, once. Commands opening a
+        # new one at once raced to create them ("relation instance_info already exists").
+        self.instance().dispose()
         commands = [
             subprocess.Popen(
                 [str(DAEMON.parent / "dagster"), "sensor", "stop", name, "-w", "workspace.yaml"],
