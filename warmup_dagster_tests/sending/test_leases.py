@@ -154,13 +154,7 @@ def test_a_failing_side_task_fails_the_run_after_finishing_what_it_claimed(
     # a renewal every 100 clock seconds (1.7 real s at 60x), while the session takes 2 s
     settings = settings_for(cert, speed=SPEED, send_lease_seconds="400", smtp_timeout_seconds="180")
 
-    def broken(*args):
-        raise RuntimeError("renewal is broken")
-
-    monkeypatch.setattr(queue, "extend_leases", broken)
-    sender = Sender(engine, clock(SPEED), settings, cipher, KEY, "w1", max_seconds=60 * SPEED)
-    with pytest.raises(RuntimeError, match="renewal is broken"):
-        sender.run()
+    sender = _broken_run(engine, cipher, settings, monkeypatch, "extend_leases", "renewal")
     assert "its lease renewal failed" in caplog.text
     # on its way out the run still finished the session it had claimed and recorded it
     assert leases(engine, [job_id])[job_id][0] is JobStatus.SENT
@@ -181,17 +175,23 @@ def test_every_failed_task_is_named_and_none_is_left_for_asyncio_to_report(
     jobs(engine, [box], ["a@x.example"], at=START - timedelta(minutes=1))
     settings = settings_for(cert, speed=SPEED)
 
-    def broken(*args):
-        raise RuntimeError("recording is broken")
-
-    monkeypatch.setattr(queue, "record", broken)
-    sender = Sender(engine, clock(SPEED), settings, cipher, KEY, "w1", max_seconds=60 * SPEED)
-    with pytest.raises(RuntimeError, match="recording is broken"):
-        sender.run()
-    del sender
-    gc.collect()
+    _broken_run(engine, cipher, settings, monkeypatch, "record", "recording")
+    gc.collect()  # the run and its tasks are gone: a task with an unread exception is reported
 
     named = [r.getMessage() for r in caplog.records if "failed: RuntimeError" in r.getMessage()]
     assert "sender w1: its outcome recording failed: RuntimeError('recording is broken')" in named
     unread = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
     assert unread == []
+
+
+def _broken_run(engine, cipher, settings, monkeypatch, function, what):
+    """A run of w1 in which `queue.<function>` raises "<what> is broken"; the run raises it."""
+
+    def broken(*args):
+        raise RuntimeError(f"{what} is broken")
+
+    monkeypatch.setattr(queue, function, broken)
+    sender = Sender(engine, clock(SPEED), settings, cipher, KEY, "w1", max_seconds=60 * SPEED)
+    with pytest.raises(RuntimeError, match=f"{what} is broken"):
+        sender.run()
+    return sender
