@@ -17,10 +17,8 @@ from functools import partial
 from sqlalchemy.engine import Connection, Engine, Row
 
 from warmup_dagster.clock import Clock
-from warmup_dagster.core.pairing import Member
 from warmup_dagster.core.ramp import Quota, RampSettings, daily_quota
 from warmup_dagster.core.slots import (
-    CapLedger,
     local_day,
     place_slots,
     send_window,
@@ -33,62 +31,15 @@ from warmup_dagster.health import gate as health_gate
 from warmup_dagster.planning import first_day, queries
 from warmup_dagster.planning.model import DayPlan, Kept, Order, Target
 from warmup_dagster.planning.recipients import pair_recipients
+from warmup_dagster.planning.shared import HORIZON, Shared
 from warmup_dagster.queue.counting import day_usage
 from warmup_dagster.queue.enqueue import JobWriter, replace_unattempted
 from warmup_dagster.queue.states import DELIVERED
 from warmup_dagster.settings import Settings
 
-HORIZON = timedelta(hours=24)
 LEAD = timedelta(minutes=1)  # the first new slot is at least this far in the future
-RECENT_DAYS = 3  # a pair is not repeated within this many days where the pool allows
 PART = 5_000  # mailbox-days planned together: the memory of a part, not of the whole call
 LOCK = "warmup-planner"
-
-
-class Shared:
-    """Everything one planning call reads, read before it writes anything (see `recipients`).
-
-    The pool, the rate caps' minute counts, each day's inbound counts, the kept jobs and recent
-    pairs of the mailboxes being planned. Reading it all first keeps every query's cost
-    independent of what this call inserts (inside one transaction PostgreSQL's statistics
-    don't see those rows, and a query planned for a small table would scan them again for
-    every part); the state is then kept current in memory.
-    """
-
-    def __init__(
-        self,
-        conn: Connection,
-        settings: Settings,
-        now: datetime,
-        targets: list[Target],
-        by_day: dict[date, list[int]],
-        rng: random.Random,
-    ) -> None:
-        self.settings = settings  # recipients' capacity is their own quota (`first_day`)
-        self.rows = {row.id: row for row in queries.pool_members(conn)}
-        # Candidates are walked from a moving cursor over one shuffle of the pool.
-        self.pool_ids = list(self.rows)
-        rng.shuffle(self.pool_ids)
-        self.cursor = 0
-        self.members: dict[tuple[int, date], Member] = {}
-        self.ledger = CapLedger(
-            settings.global_sends_per_minute,
-            settings.global_sends_per_hour,
-            settings.user_sends_per_minute,
-            settings.user_sends_per_hour,
-        )
-        since, until = now - timedelta(hours=1), now + HORIZON + timedelta(days=1)
-        for minute, count in queries.minute_load(conn, since, until):
-            self.ledger.add_global(minute, count)
-        users = {t.box.user_id for t in targets}
-        for user, minute, count in queries.user_minute_load(conn, since, until, users):
-            self.ledger.add_user(user, minute, count)
-        self.kept = queries.kept_jobs(conn, by_day)
-        self.received = {day: queries.inbound_counts(conn, day) for day in by_day}
-        self.recent: dict[date, dict[int, set[int]]] = {
-            day: queries.recent_pairs(conn, ids, day - timedelta(days=RECENT_DAYS), day)
-            for day, ids in by_day.items()
-        }
 
 
 def plan_mailboxes(

@@ -5,14 +5,11 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import date
-from typing import TYPE_CHECKING
 
 from warmup_dagster.core.pairing import Member, assign_recipients, provider_of
 from warmup_dagster.planning import first_day
 from warmup_dagster.planning.model import DayPlan, Order
-
-if TYPE_CHECKING:
-    from warmup_dagster.planning.planner import Shared
+from warmup_dagster.planning.shared import Shared
 
 CANDIDATE_FACTOR = 3  # recipients are drawn from pool members holding 3x a part's demand
 WHOLE_POOL = 20_000  # up to this size every member is a candidate (exact fairness)
