@@ -38,6 +38,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from warmup_dagster.core.controls import CONTROL_RE
 from warmup_dagster.core.health import LEVELS as HEALTH_LEVELS
 from warmup_dagster.core.ramp import DEFAULT_VARIANCE
 from warmup_dagster.crypto import NEW_SECRET_KEY_VAR, SECRET_KEY_VAR
@@ -57,7 +58,6 @@ OTHER_VARIABLES = (
 )
 # A database URL may carry a password: its errors name the variable, never the value.
 _HIDDEN = frozenset({"database_url"})
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@/\s]*@")
 # pydantic's own parse errors, in the words the rest of the messages use
 _TYPE_MESSAGES = {

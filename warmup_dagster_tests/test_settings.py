@@ -243,6 +243,7 @@ def test_every_variable_is_documented_with_a_unit():
         ),
         ("postgresql://u:hunter2\x1b[2J@h/db", "contains a control character"),
         ("postgresql://u:hunter2@h/db?sslmode=\x07", "contains a control character"),
+        ("postgresql://u:hunter2@h/d\u2028b", "contains a control character"),
         ("hunter2", "is not a database URL (sqlite:///PATH or postgresql://...)"),
     ],
 )

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from warmup_dagster.core import phrases
+from warmup_dagster.core.controls import CONTROL_RE
 from warmup_dagster.core.moments import WEEKDAYS, Moment
 from warmup_dagster.core.names import given_first_name
 
 _REPLY_PREFIX = re.compile(r"^(?:re\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DAYS = "|".join(WEEKDAYS)
 _DAY_PAIR = re.compile(rf"\b({_DAYS}) or ({_DAYS}) would both work")
 _SIGNED = re.compile(r"^[A-Za-z][A-Za-z' .-]{1,60}$")
@@ -36,7 +36,7 @@ def reply_subject(original: str) -> str:
         "Re: <subject>", with line breaks and control characters turned into single spaces
         and any run of leading "Re:", "RE:", "Re[2]:" removed first.
     """
-    text = " ".join(_CONTROL.sub(" ", original).split())
+    text = " ".join(CONTROL_RE.sub(" ", original).split())
     rest = _REPLY_PREFIX.sub("", text)
     return f"Re: {rest}" if rest else "Re:"
 

@@ -6,11 +6,11 @@ Checks that need the database (plans, limits) live in `importer.py`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import available_timezones
 
+from warmup_dagster.core.controls import CONTROL_RE
 from warmup_dagster.core.names import clean_display_name, display_name_problem
 from warmup_dagster.db.models import Security
 from warmup_dagster.mailboxes.addresses import normal_email, normal_host
@@ -57,9 +57,6 @@ MAX_FIELD_LENGTH = 320
 # Refresh tokens are opaque and long at some providers (Microsoft's run past 1,000 characters).
 MAX_TOKEN_LENGTH = 8_192
 
-# C0 and C1 control characters, DEL, and the line and paragraph separators (which Python's
-# `splitlines` breaks lines at): never part of a value in the CSV, passwords included.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PROVIDERS = ", ".join(PROVIDERS)
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
