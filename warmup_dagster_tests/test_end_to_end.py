@@ -65,6 +65,10 @@ def test_planned_mail_reaches_the_smtp_server_through_the_daemon(
             "WARMUP_CLOCK_SPEED": str(SPEED),
             "WARMUP_SCHEDULER_INTERVAL_MS": "1000",
             "WARMUP_SEND_LEASE_SECONDS": "36000",  # virtual: one real minute
+            # Ten real seconds: the default 30 s is 50 real ms at 600x, and a reply later than
+            # that (two daemons side by side) timed the session out after the server had taken
+            # the message, so the retry delivered it twice.
+            "WARMUP_SMTP_TIMEOUT_SECONDS": "6000",
             "WARMUP_GLOBAL_SENDS_PER_MINUTE": "1000",
             "WARMUP_GLOBAL_SENDS_PER_HOUR": "10000",
         }
