@@ -64,7 +64,8 @@ def _no_unread_exceptions() -> Iterator[None]:
     """Fails the test in which asyncio reported an exception nobody read (it may have been
     left by an earlier test on the same worker: the report names the task's coroutine)."""
     yield
-    reports, _UNREAD.reports[:] = list(_UNREAD.reports), []
+    reports = list(_UNREAD.reports)
+    _UNREAD.reports.clear()
     if reports:
         pytest.fail("asyncio reported exceptions nobody read:\n" + "\n".join(reports))
 
