@@ -129,11 +129,6 @@ class DagsterDeployment(ProcessGroup):
     def stop_sensors(self, names: tuple[str, ...]) -> None:
         """Stop each sensor with `dagster sensor stop`, all at once: each command loads the
         code location in a code server of its own, seconds apiece."""
-        if not names:
-            return
-        # The first instance on a new storage creates its tables: here, once. Commands opening a
-        # new one at once raced to create them ("relation instance_info already exists").
-        self.instance().dispose()
         commands = [
             subprocess.Popen(
                 [str(DAEMON.parent / "dagster"), "sensor", "stop", name, "-w", "workspace.yaml"],
@@ -162,6 +157,9 @@ class DagsterDeployment(ProcessGroup):
         self.wait_for(lambda: instance.get_runs_count(busy) == 0, timeout, "idle instance")
 
     def __enter__(self) -> DagsterDeployment:
+        # The first instance on a new storage creates its tables: here, once, before the
+        # processes below open it (at once they raced: "relation instance_info already exists").
+        self.instance().dispose()
         self.stop_sensors(self.stopped_sensors)
         # The daemon's group includes its code server; runs are their own processes.
         self._start([str(DAEMON), "run", "-w", str(REPO / "workspace.yaml")], self.env)
